@@ -71,6 +71,14 @@ def image_to_array(msg: Image) -> np.ndarray:
         )
     if _BRIDGE is not None:
         return _BRIDGE.imgmsg_to_cv2(msg, desired_encoding='passthrough')
+    return own_image_to_array(msg)
+
+
+def own_image_to_array(msg: Image) -> np.ndarray:
+    """This package's conversion (no cv_bridge); expects an Image ``image_to_array`` checked."""
+    dtype, channels = ENCODINGS[msg.encoding]
+    height, width = int(msg.height), int(msg.width)
+    row_bytes = width * channels * dtype.itemsize
     buffer = np.frombuffer(msg.data, dtype=np.uint8, count=msg.step * height)
     rows = buffer.reshape(height, msg.step)[:, :row_bytes]
     pixels = rows.view(dtype.newbyteorder('>' if msg.is_bigendian else '<'))
@@ -95,6 +103,11 @@ def array_to_image(pixels: np.ndarray, encoding: str, header: Header | None = No
         if header is not None:
             msg.header = header
         return msg
+    return own_array_to_image(pixels, encoding, header)
+
+
+def own_array_to_image(pixels: np.ndarray, encoding: str, header: Header | None = None) -> Image:
+    """This package's conversion (no cv_bridge); expects an array ``array_to_image`` checked."""
     pixels = np.ascontiguousarray(pixels)
     msg = Image()
     if header is not None:

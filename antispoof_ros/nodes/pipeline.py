@@ -17,3 +17,9 @@ from antispoof_ros.nodes.liveness_node import LivenessNode
 def main(args: list[str] | None = None) -> int:
     """Run the three pipeline nodes in one process until SIGINT."""
     return run_nodes('antispoof_pipeline', [CameraNode, LandmarkNode, LivenessNode], args)
+
+
+if __name__ == '__main__':
+    import sys
+
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Shared test set-up: every ROS participant of a test run stays on this machine.
+
+The shared-memory-only Fast DDS profile and a random domain id are put into the
+environment before anything imports rclpy, so in-process nodes and every child process
+started by a test inherit them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from antispoof_ros.local_dds import apply_local_dds_environment
+
+DDS_ENVIRONMENT = apply_local_dds_environment()
+
+import rclpy  # noqa: E402  (after the DDS environment is set)
+from rclpy.context import Context  # noqa: E402
+
+
+@pytest.fixture
+def ros_context() -> Iterator[Context]:
+    """A private, initialised rclpy context, shut down after the test."""
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        yield context
+    finally:
+        rclpy.try_shutdown(context=context)

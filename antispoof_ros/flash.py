@@ -34,6 +34,11 @@ class Phase(IntEnum):
         return self.name.lower()
 
 
+# Geometry convention: "right" and "left" flashes sit 10 cm to the right / left of the lens as
+# seen from the camera, so the right flash lights the image-right side of a face more
+# (sign +1 of the image's right-minus-left brightness difference).
+RIGHT_FLASH_IMAGE_SIDE = +1
+
 DEFAULT_PATTERN: tuple[Phase, ...] = (Phase.DARK, Phase.FRONT, Phase.RIGHT, Phase.LEFT)
 
 

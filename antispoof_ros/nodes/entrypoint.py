@@ -3,23 +3,30 @@
 Handles what each ``main`` would otherwise repeat: ``rclpy.init`` with ``--ros-args``,
 a one-line error (no traceback) and exit code 2 for unusable configuration, a
 single-threaded executor (measured to keep 120 Hz where a multi-threaded one does not),
-and a clean exit 0 on SIGINT with every node's resources released.
+and a clean exit 0 on SIGINT or SIGTERM with every node's resources released.
+
+rclpy's own signal handler is not installed: it would shut the context down while node
+threads (the camera's grab thread) still publish. Here a signal interrupts the executor,
+the nodes are destroyed first and the context last.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+import signal
 import sys
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 import yaml
 
 from antispoof_ros.nodes.parameters import ConfigError
 
 EXIT_OK = 0
 EXIT_CONFIG_ERROR = 2
+SIGNAL_POLL_PERIOD_S = 0.2
 
 NodeFactory = Callable[[], Node]
 
@@ -48,6 +55,16 @@ def _params_file_problem(args: list[str]) -> str | None:
     return None
 
 
+def _interrupt_on_signals() -> None:
+    """Make SIGINT and SIGTERM raise KeyboardInterrupt in the main thread.
+
+    Called after the nodes exist because native libraries may replace the handlers while
+    they initialise (pylon's transport layers do, for SIGINT).
+    """
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
+
+
 def run_nodes(
     program: str, factories: Sequence[NodeFactory], args: list[str] | None = None
 ) -> int:
@@ -57,7 +74,7 @@ def run_nodes(
     if problem:
         return _fail(program, problem)
     try:
-        rclpy.init(args=args)
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except Exception as error:  # noqa: BLE001 - rcl reports bad --ros-args as RCLError
         return _fail(program, f'cannot start ROS: {str(error).strip().splitlines()[0]}')
 
@@ -67,6 +84,10 @@ def run_nodes(
         for factory in factories:
             nodes.append(factory())
             executor.add_node(nodes[-1])
+        _interrupt_on_signals()
+        # Python runs signal handlers only between bytecodes; a node without timers would
+        # keep the executor blocked in rcl_wait forever. Wake it a few times a second.
+        nodes[0].create_timer(SIGNAL_POLL_PERIOD_S, lambda: None)
         executor.spin()
     except ConfigError as error:
         return _fail(program, f'configuration error: {error}')

@@ -19,8 +19,8 @@ PARAMETERS = (
 class LandmarkNode(Node):
     """Publishes EyeCorners found on the frames of one flash phase."""
 
-    def __init__(self) -> None:
-        super().__init__('landmark_node')
+    def __init__(self, **node_options: object) -> None:
+        super().__init__('landmark_node', **node_options)
         self.config = declare_parameters(self, PARAMETERS)
         log_parameters(self, self.config)
         self.corners_publisher = self.create_publisher(EyeCorners, EYE_CORNERS, 10)

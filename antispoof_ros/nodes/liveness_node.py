@@ -22,8 +22,8 @@ PARAMETERS = (
 class LivenessNode(Node):
     """Publishes a LivenessResult for every synchronized pair of flash frames."""
 
-    def __init__(self) -> None:
-        super().__init__('liveness_node')
+    def __init__(self, **node_options: object) -> None:
+        super().__init__('liveness_node', **node_options)
         self.config = declare_parameters(self, PARAMETERS)
         log_parameters(self, self.config)
         self.result_publisher = self.create_publisher(LivenessResult, LIVENESS_RESULT, 10)

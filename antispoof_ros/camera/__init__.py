@@ -1,0 +1,1 @@
+"""Camera side of the pipeline: pylon frame source, flash-phase labelling, clock mapping."""

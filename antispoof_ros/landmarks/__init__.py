@@ -1,0 +1,33 @@
+"""Eye-corner landmarks for the alignment (thesis 3.3.2), on open models shipped in packages.
+
+Typical use in the landmark node::
+
+    tracker = FaceTracker(DlibBackend(), TrackerConfig(min_face_px=320))
+    result = tracker.process(front_frame)  # 2-D uint8, e.g. 1920x1200
+    if result.ok:
+        corners = result.corners  # EyeCornerPoints
+
+``DlibBackend`` is imported from ``antispoof_ros.landmarks.dlib_backend`` so that importing
+this package does not load dlib.
+"""
+
+from antispoof_ros.landmarks.backend import FaceBox, LandmarkBackend
+from antispoof_ros.landmarks.tracker import (
+    DriverChoice,
+    FaceTracker,
+    LandmarkResult,
+    Method,
+    Status,
+    TrackerConfig,
+)
+
+__all__ = [
+    'DriverChoice',
+    'FaceBox',
+    'FaceTracker',
+    'LandmarkBackend',
+    'LandmarkResult',
+    'Method',
+    'Status',
+    'TrackerConfig',
+]

@@ -1,0 +1,1 @@
+"""Training pipeline of the liveness classifier: dataset cache, splits, augmentation, training."""

@@ -86,17 +86,22 @@ def region_transform(corners: EyeCornerPoints, region: Region, eye: str = 'right
 
 
 def warp_to_region(frame: np.ndarray, matrix: np.ndarray, region: Region) -> np.ndarray:
-    """Resample one greyscale frame into the region as float32 (outside the frame: 0)."""
+    """Resample one greyscale frame into the region as float32 (outside the frame: 0).
+
+    The warp runs on the frame's own dtype (uint8/uint16/float) and only the small crop is
+    converted: converting a 1920x1200 frame to float first would cost milliseconds.
+    """
     if frame.ndim != 2 or frame.size == 0:
         raise AlignmentError(f'expected a non-empty greyscale frame, got shape {frame.shape}')
-    return cv2.warpAffine(
-        frame.astype(np.float32, copy=False),
+    crop = cv2.warpAffine(
+        frame,
         matrix,
         (region.width, region.height),
         flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0.0,
+        borderValue=0,
     )
+    return crop.astype(np.float32, copy=False)
 
 
 def align_pair(

@@ -99,8 +99,10 @@ def test_left_eye_is_mirrored_like_the_right_one() -> None:
     right = warp_to_region(frame, region_transform(corners, EYE_REGION, 'right'), EYE_REGION)
     left = warp_to_region(frame, region_transform(corners, EYE_REGION, 'left'), EYE_REGION)
     assert right.std() > 10
-    # OpenCV resamples at 1/32-pixel fixed-point positions: a few hundredths of a grey level
-    np.testing.assert_allclose(left, right, atol=0.1)
+    # OpenCV resamples uint8 frames at 1/32-pixel fixed-point positions and rounds the
+    # result to whole grey levels: mirrored positions may round one level apart.
+    np.testing.assert_allclose(left, right, atol=1.0)
+    assert np.mean(left != right) < 0.02
 
 
 def test_similarity_maps_both_points_exactly() -> None:

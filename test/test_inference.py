@@ -7,50 +7,12 @@ import math
 from pathlib import Path
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper
+from onnx_models import EYE_METADATA, SCALE, build_model
 import pytest
 
 from antispoof_ros.alignment import EYE_REGION, FACE_REGION
 from antispoof_ros.inference import LivenessModel, ModelExpectation, ModelLoadError
-from antispoof_ros.model_metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata
-
-SCALE = 3.0
-EYE_METADATA = ModelMetadata(name='mean_probe', region='eye', pair='P2', input_width=48,
-                             input_height=48, threshold=0.6)
-
-
-def build_model(
-    path: Path,
-    metadata: ModelMetadata | None = EYE_METADATA,
-    *,
-    scale: float = SCALE,
-    input_shape: tuple = ('N', 2, 48, 48),
-    input_name: str = INPUT_NAME,
-    output_shape: tuple = ('N', 1),
-    squash: bool = True,
-) -> Path:
-    """sigmoid(scale * mean(input)) per sample (or the bare logit), shaped (N, 1)."""
-    nodes = [
-        helper.make_node('Flatten', [input_name], ['flat'], axis=1),
-        helper.make_node('ReduceMean', ['flat'], ['mean'], axes=[1], keepdims=1),
-        helper.make_node('Mul', ['mean', 'scale'], ['logit' if squash else OUTPUT_NAME]),
-    ]
-    if squash:
-        nodes.append(helper.make_node('Sigmoid', ['logit'], [OUTPUT_NAME]))
-    graph = helper.make_graph(
-        nodes,
-        'mean_probe',
-        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, list(input_shape))],
-        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, list(output_shape))],
-        initializer=[helper.make_tensor('scale', TensorProto.FLOAT, [], [scale])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)])
-    if metadata is not None:
-        helper.set_model_props(model, metadata.to_onnx_properties())
-    onnx.checker.check_model(model)
-    onnx.save(model, path)
-    return path
+from antispoof_ros.model_metadata import ModelMetadata
 
 
 def expected_probability(x: np.ndarray) -> float:

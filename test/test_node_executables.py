@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from node_process import REPO, VENV_BIN, NodeProcess, internet_sockets
+from onnx_models import constant_face_model
 import pytest
+import yaml
 
 pytestmark = pytest.mark.ros
 
@@ -19,9 +21,25 @@ EXECUTABLES = {
 }
 
 
+@pytest.fixture(scope='module')
+def params_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """config/antispoof.yaml with a test model for the liveness node."""
+    folder = tmp_path_factory.mktemp('params')
+    params = yaml.safe_load(PARAMS.read_text())
+    model = constant_face_model(folder / 'model.onnx', probability_logit=0.0)
+    params['liveness_node']['ros__parameters']['model_path'] = str(model)
+    path = folder / 'antispoof.yaml'
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
 @pytest.mark.parametrize('executable', sorted(EXECUTABLES))
-def test_starts_reports_parameters_opens_no_socket_and_exits_on_sigint(executable: str) -> None:
-    node = NodeProcess([str(VENV_BIN / executable), '--ros-args', '--params-file', str(PARAMS)])
+def test_starts_reports_parameters_opens_no_socket_and_exits_on_sigint(
+    executable: str, params_file: Path
+) -> None:
+    node = NodeProcess(
+        [str(VENV_BIN / executable), '--ros-args', '--params-file', str(params_file)]
+    )
     try:
         for node_name in EXECUTABLES[executable]:
             assert node.wait_for(rf'\[{node_name}\]: parameters:'), node.output

@@ -1,22 +1,96 @@
-"""liveness_node: MobileNetV2 liveness decision on synchronized flash-frame pairs."""
+"""liveness_node: MobileNetV2 liveness decision on synchronized flash-frame pairs.
+
+Frame A, frame B (FlashFrame, the configured pair of phases) and the EyeCorners of their
+cycle are time-matched with message_filters (or the package's stand-in where ROS 2's is not
+installed), then checked on their in-band stamps (antispoof_ros.pairing), aligned like the
+training data (antispoof_ros.alignment), scored by the ONNX model in onnxruntime
+(antispoof_ros.inference) and fused over a window (antispoof_ros.decision). It fails
+closed: LIVE only ever follows a complete, valid pair with landmarks.
+"""
 
 from __future__ import annotations
 
-from rclpy.node import Node
+from collections import OrderedDict
+import dataclasses
+from pathlib import Path
+import time
 
-from antispoof_ros.flash import PAIR_CONFIGS
-from antispoof_ros.msg import LivenessResult
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+import numpy as np
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from antispoof_ros.alignment import (
+    EYES,
+    REGIONS,
+    AlignmentError,
+    align_pair,
+    region_by_name,
+    to_model_input,
+)
+from antispoof_ros.decision import (
+    DecisionFusion,
+    FusedDecision,
+    FusionConfig,
+    PairOutcome,
+    Reason,
+    pair_decision,
+)
+from antispoof_ros.flash import DEFAULT_PATTERN, PAIR_CONFIGS, Phase, pair_config, parse_pattern
+from antispoof_ros.image_conversion import ImageFormatError, array_to_image, image_to_array
+from antispoof_ros.inference import LivenessModel, ModelExpectation, ModelLoadError
+from antispoof_ros.msg import EyeCorners, FlashFrame, LivenessResult
 from antispoof_ros.nodes.entrypoint import run_nodes
-from antispoof_ros.nodes.parameters import Param, declare_parameters, log_parameters
-from antispoof_ros.nodes.topics import LIVENESS_RESULT
+from antispoof_ros.nodes.message_filters_compat import load_message_filters, stamp_nanoseconds
+from antispoof_ros.nodes.parameters import ConfigError, Param, declare_parameters, log_parameters
+from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
+from antispoof_ros.pairing import CornerInfo, FrameInfo, PairValidator
+
+SHIPPED_MODELS = Path(__file__).resolve().parent.parent / 'models'
+DEBUG_CROP_TOPIC = 'liveness/debug_crop'
 
 PARAMETERS = (
     Param('pair', 'P2', 'Frame pair fed to the model (thesis table 3.1).',
           choices=tuple(PAIR_CONFIGS)),
     Param('region', 'face', 'Input region: full face (200x250) or eye (48x48).',
-          choices=('face', 'eye')),
-    Param('model_path', '', 'ONNX model file; empty: the model shipped with the package.'),
+          choices=tuple(REGIONS)),
+    Param('eye', 'right', "Subject's eye used by the eye region (the left one is mirrored).",
+          choices=EYES),
+    Param('model_path', '', 'ONNX model file; empty: the model shipped for pair and region '
+          '(antispoof_ros/models/<pair>_<region>.onnx).'),
+    Param('ort_threads', 1, 'onnxruntime intra/inter-op threads.', min_value=1, max_value=64),
+    Param('flash_pattern', [p.label for p in DEFAULT_PATTERN],
+          'Flash phases of one cycle, in firing order; must equal the camera\'s.'),
+    Param('landmark_phase', 'front', 'Phase whose frames the landmark node searches.',
+          choices=tuple(p.label for p in Phase)),
+    Param('frame_rate_hz', 120.0, 'Camera frame rate; sets the synchronizer slop.',
+          min_value=1.0, max_value=1000.0),
+    Param('sync_queue_size', 10, 'Messages kept per input by the synchronizer.',
+          min_value=1, max_value=1000),
+    Param('require_verified_phase', False,
+          'Drop pairs whose phases image_check has not verified.'),
+    Param('window_length', 9, 'Pairs in the fused decision window.', min_value=1,
+          max_value=1000),
+    Param('min_valid_pairs', 6, 'Valid pairs needed in the window before LIVE or SPOOF.',
+          min_value=1, max_value=1000),
+    Param('enter_live', 0.7, 'Fused score from which the decision becomes LIVE.',
+          min_value=0.0, max_value=1.0),
+    Param('exit_live', 0.5, 'Fused score below which the decision becomes SPOOF.',
+          min_value=0.0, max_value=1.0),
+    Param('timeout_s', 0.5, 'Without a valid pair for this long the decision is UNKNOWN.',
+          min_value=0.01, max_value=60.0),
+    Param('publish_debug_crops', False,
+          f'Publish the aligned crop (A | B side by side, mono8) on {DEBUG_CROP_TOPIC}.'),
+    Param('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', min_value=0.1,
+          max_value=60.0),
 )
+
+
+def _ros_time(nanoseconds: int) -> Time:
+    return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
 
 
 class LivenessNode(Node):
@@ -24,11 +98,211 @@ class LivenessNode(Node):
 
     def __init__(self, **node_options: object) -> None:
         super().__init__('liveness_node', **node_options)
-        self.config = declare_parameters(self, PARAMETERS)
-        log_parameters(self, self.config)
+        self.config = config = declare_parameters(self, PARAMETERS)
+        try:
+            self.pair = pair_config(config['pair'])
+            self.region = region_by_name(config['region'])
+            pattern = parse_pattern(config['flash_pattern'])
+            landmark_phase = Phase.from_name(config['landmark_phase'])
+            self.validator = PairValidator(
+                self.pair, pattern, landmark_phase, config['require_verified_phase']
+            )
+            self.fusion = DecisionFusion(FusionConfig(
+                config['window_length'], config['min_valid_pairs'], config['enter_live'],
+                config['exit_live'], config['timeout_s'],
+            ))
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        self.model = self._load_model()
+        log_parameters(self, config)
+        self.get_logger().info(
+            f'model {self.model.metadata.name} ({self.model.path}), sha256 '
+            f'{self.model.sha256[:16]}..., threshold {self.model.threshold:.3f}, '
+            f'pair {self.pair.name}, region {self.region.name}'
+        )
+
         self.result_publisher = self.create_publisher(LivenessResult, LIVENESS_RESULT, 10)
+        self.debug_publisher = (
+            self.create_publisher(Image, DEBUG_CROP_TOPIC, 5)
+            if config['publish_debug_crops'] else None
+        )
+        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._arrivals: OrderedDict[int, float] = OrderedDict()  # B stamp -> arrival time
+        self._latencies_ms: list[float] = []
+        self._pairs_in_period = 0
+        self._last_published_unknown = False
+        self._last_frame_b_s = -float('inf')
+        self._subscribe(pattern, landmark_phase)
+        self.create_timer(0.1, self.check_timeout)
+        self.create_timer(config['diagnostics_period_s'], self.publish_diagnostics)
+
+    def _load_model(self) -> LivenessModel:
+        path = self.config['model_path'] or str(
+            SHIPPED_MODELS / f'{self.pair.name.lower()}_{self.region.name}.onnx'
+        )
+        try:
+            model = LivenessModel.load(
+                path, self.config['ort_threads'],
+                ModelExpectation(pair=self.pair.name, region=self.region.name),
+            )
+        except ModelLoadError as error:
+            raise ConfigError(str(error)) from None
+        if model.metadata.region == 'eye' and model.metadata.eye != self.config['eye']:
+            raise ConfigError(f'model was trained on the {model.metadata.eye} eye, '
+                              f'node uses {self.config["eye"]}')
+        return model
+
+    def _subscribe(self, pattern: tuple[Phase, ...], landmark_phase: Phase) -> None:
+        """Time-match A, B and corners; the slop covers their spread within one cycle."""
+        message_filters = load_message_filters()
+        qos = QoSProfile(depth=self.config['sync_queue_size'],
+                         reliability=ReliabilityPolicy.RELIABLE)
+        frame_a = message_filters.Subscriber(
+            self, FlashFrame, flash_frame_topic(self.pair.phase_a), qos_profile=qos
+        )
+        inputs = [frame_a]
+        if self.pair.is_single:
+            frame_b = frame_a
+        else:
+            frame_b = message_filters.Subscriber(
+                self, FlashFrame, flash_frame_topic(self.pair.phase_b), qos_profile=qos
+            )
+            inputs.append(frame_b)
+        frame_b.registerCallback(self._note_arrival)
+        inputs.append(message_filters.Subscriber(self, EyeCorners, EYE_CORNERS, qos_profile=qos))
+        positions = [pattern.index(p) for p in (self.pair.phase_a, self.pair.phase_b,
+                                                landmark_phase)]
+        spread_frames = max(positions) - min(positions)
+        slop_s = (spread_frames + 0.5) / self.config['frame_rate_hz']
+        self.synchronizer = message_filters.ApproximateTimeSynchronizer(
+            inputs, self.config['sync_queue_size'], slop_s
+        )
+        self.synchronizer.registerCallback(self.on_pair)
+        self.get_logger().info(
+            f'synchronizing {", ".join(s.getTopic() for s in inputs)} '
+            f'(slop {1000 * slop_s:.1f} ms, {message_filters.__name__})'
+        )
+
+    def _note_arrival(self, frame: FlashFrame) -> None:
+        self._arrivals[stamp_nanoseconds(frame.header.stamp)] = time.perf_counter()
+        self._last_frame_b_s = time.monotonic()
+        while len(self._arrivals) > 4 * self.config['sync_queue_size']:
+            self._arrivals.popitem(last=False)
+
+    # -- per pair --------------------------------------------------------------------------
+    def on_pair(self, *messages: FlashFrame | EyeCorners) -> None:
+        """Validate, align, score and decide one synchronized set."""
+        frame_a, frame_b, corners = (
+            (messages[0], messages[0], messages[1]) if self.pair.is_single else messages
+        )
+        outcome = self._evaluate(frame_a, frame_b, corners)
+        fused = self.fusion.update(outcome, time.monotonic())
+        arrival = self._arrivals.pop(stamp_nanoseconds(frame_b.header.stamp), None)
+        latency_ms = (
+            1000 * (time.perf_counter() - arrival) if arrival is not None else float('nan')
+        )
+        self._publish(fused, outcome, frame_a, frame_b, latency_ms)
+        self._pairs_in_period += 1
+        if arrival is not None:
+            self._latencies_ms.append(latency_ms)
+
+    def _evaluate(self, frame_a: FlashFrame, frame_b: FlashFrame,
+                  corners: EyeCorners) -> PairOutcome:
+        info_a, info_b = FrameInfo.from_msg(frame_a), FrameInfo.from_msg(frame_b)
+        corner_info = CornerInfo.from_msg(corners)
+        verdict = self.validator.check(info_a, info_b, corner_info)
+        if not verdict.ok:
+            return PairOutcome.dropped(verdict.reason)
+        try:
+            crop = align_pair(image_to_array(frame_a.image), image_to_array(frame_b.image),
+                              corner_info.points, self.region, self.config['eye'])
+        except (ImageFormatError, AlignmentError) as error:
+            self.get_logger().warning(f'unusable pair: {error}', throttle_duration_sec=5.0)
+            return PairOutcome.invalid(Reason.BAD_INPUT)
+        if self.debug_publisher is not None:
+            side_by_side = np.clip(np.concatenate([crop[..., 0], crop[..., 1]], axis=1), 0, 255)
+            self.debug_publisher.publish(
+                array_to_image(side_by_side.astype(np.uint8), 'mono8', frame_b.header)
+            )
+        score = self.model.predict(to_model_input(crop))
+        if np.isnan(score):
+            self.get_logger().warning('model output is not a probability',
+                                      throttle_duration_sec=5.0)
+            return PairOutcome.invalid(Reason.MODEL_ERROR)
+        return PairOutcome.scored(score)
+
+    def _publish(self, fused: FusedDecision, outcome: PairOutcome, frame_a: FlashFrame | None,
+                 frame_b: FlashFrame | None, latency_ms: float) -> None:
+        result = LivenessResult(
+            score=float(outcome.score) if outcome.valid else float('nan'),
+            pair_decision=int(pair_decision(outcome, self.model.threshold)),
+            decision=int(fused.decision),
+            fused_score=float(fused.fused_score),
+            reason=int(fused.reason),
+            reason_text=fused.reason_text,
+            pair_config=self.pair.name,
+            region=self.region.name,
+            phase_a=int(self.pair.phase_a),
+            phase_b=int(self.pair.phase_b),
+            model_name=self.model.metadata.name,
+            model_sha256=self.model.sha256,
+            latency_ms=float(latency_ms),
+        )
+        if frame_a is not None and frame_b is not None:
+            result.header = frame_b.header  # the output describes frame B's moment
+            result.frame_counter_a = frame_a.frame_counter
+            result.frame_counter_b = frame_b.frame_counter
+            result.stamp_a = frame_a.header.stamp
+            result.stamp_b = frame_b.header.stamp
+        else:
+            result.header = Header(stamp=self.get_clock().now().to_msg())
+        self.result_publisher.publish(result)
+        self._last_published_unknown = fused.decision == fused.decision.UNKNOWN
+
+    def check_timeout(self) -> None:
+        """No valid pair for ``timeout_s``: say UNKNOWN instead of leaving a LIVE standing."""
+        now = time.monotonic()
+        expired = self.fusion.expire(now)
+        if expired is not None and now - self._last_frame_b_s < self.config['timeout_s']:
+            # frames keep coming but no set completes: the corners are what is missing
+            expired = dataclasses.replace(expired, reason=Reason.LANDMARKS_STALE)
+        if expired is not None and not self._last_published_unknown:
+            self.get_logger().warning(f'no valid pair for {self.config["timeout_s"]} s: '
+                                      f'{expired.reason.name.lower()}')
+            self._publish(expired, PairOutcome.invalid(expired.reason), None, None, float('nan'))
+
+    # -- diagnostics -----------------------------------------------------------------------
+    def publish_diagnostics(self) -> None:
+        """Pairs/s, drops by reason and latency percentiles on /diagnostics."""
+        latencies, self._latencies_ms = self._latencies_ms, []
+        pairs, self._pairs_in_period = self._pairs_in_period, 0
+        period = self.config['diagnostics_period_s']
+        values = {
+            'pairs_per_s': f'{pairs / period:.2f}',
+            'latency_p50_ms': f'{np.percentile(latencies, 50):.2f}' if latencies else 'nan',
+            'latency_p99_ms': f'{np.percentile(latencies, 99):.2f}' if latencies else 'nan',
+            **{f'pairs_{key}': count for key, count in self.validator.counts().items()},
+            'model': self.model.metadata.name,
+            'model_sha256': self.model.sha256,
+        }
+        level = DiagnosticStatus.OK if pairs else DiagnosticStatus.WARN
+        status = DiagnosticStatus(
+            level=level, name=f'{self.get_name()}: liveness',
+            message='evaluating pairs' if pairs else 'no pairs',
+            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
+        )
+        now = self.get_clock().now().nanoseconds
+        self.diagnostics_publisher.publish(
+            DiagnosticArray(header=Header(stamp=_ros_time(now)), status=[status])
+        )
 
 
 def main(args: list[str] | None = None) -> int:
     """Run liveness_node until SIGINT."""
     return run_nodes('liveness_node', [LivenessNode], args)
+
+
+if __name__ == '__main__':
+    import sys
+
+    sys.exit(main())

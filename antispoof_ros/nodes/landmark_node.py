@@ -1,19 +1,199 @@
-"""landmark_node: eye corners on the front-flash frame of every cycle."""
+"""landmark_node: eye corners on the front-flash frame of every cycle.
+
+Every ``FlashFrame`` of the configured phase gets exactly one ``EyeCorners`` answer with the
+frame's own header and frame counter, so the liveness node can match corners to frames by
+exact stamp: corners (``STATUS_OK``), an explicit ``STATUS_NO_FACE``, or ``STATUS_BAD_INPUT``
+with the reason (wrong encoding, empty, truncated or absurd frame). The science is
+``antispoof_ros.landmarks`` (dlib HOG detection, then cheap tracking; docs/landmarks.md).
+
+mono16 frames (Mono10/Mono12 sensors) are scaled to 8 bit by the sensor's bit depth
+(``mono16_bits``: Mono12 -> divide by 16, rounded and saturated) rather than by each frame's
+maximum: a fixed scale keeps the brightness of consecutive frames comparable and costs no
+pass over the frame to find the maximum.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+import math
+import time
+from typing import NamedTuple
+
+from builtin_interfaces.msg import Time
+import cv2
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Point32
+import numpy as np
 from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import RegionOfInterest
+from std_msgs.msg import Header
 
 from antispoof_ros.flash import Phase
-from antispoof_ros.msg import EyeCorners
+from antispoof_ros.image_conversion import ImageFormatError, image_to_array
+from antispoof_ros.landmarks.backend import FaceBox
+from antispoof_ros.landmarks.dlib_backend import DlibBackend
+from antispoof_ros.landmarks.tracker import (
+    MAX_SIDE_PX,
+    DriverChoice,
+    FaceTracker,
+    LandmarkResult,
+    Method,
+    Status,
+    TrackerConfig,
+)
+from antispoof_ros.msg import EyeCorners, FlashFrame
 from antispoof_ros.nodes.entrypoint import run_nodes
-from antispoof_ros.nodes.parameters import Param, declare_parameters, log_parameters
-from antispoof_ros.nodes.topics import EYE_CORNERS
+from antispoof_ros.nodes.parameters import ConfigError, Param, declare_parameters, log_parameters
+from antispoof_ros.nodes.topics import EYE_CORNERS, flash_frame_topic
 
 PARAMETERS = (
     Param('phase', 'front', 'Flash phase whose frames are searched (thesis 3.3.2: front).',
           choices=tuple(p.label for p in Phase)),
+    Param('min_face_px', TrackerConfig.min_face_px,
+          'Width (px) of the smallest face a full detection finds. It sets the detection '
+          f'downscale to {DlibBackend.min_face_px}/min_face_px (320: 1/4, 480x300 for '
+          '1920x1200); smaller values find smaller faces at a quadratic cost.',
+          min_value=DlibBackend.min_face_px, max_value=MAX_SIDE_PX),
+    Param('redetect_every', TrackerConfig.redetect_every,
+          'A full detection at least every this many frames (1: detect on every frame); '
+          'between them the face is tracked near its last box.', min_value=1, max_value=100000),
+    Param('driver_choice', TrackerConfig.driver_choice.value,
+          'Which of several detected faces is the driver.',
+          choices=tuple(choice.value for choice in DriverChoice)),
+    Param('min_confidence', TrackerConfig.min_confidence,
+          'Fits less confident than this count as no face (0.6 = HOG score 0.14).',
+          min_value=0.0, max_value=1.0),
+    Param('mono16_bits', 12, 'Significant bits of mono16 frames (Mono10: 10, Mono12: 12); '
+          'they are scaled to 8 bit by 2^(8 - mono16_bits), saturating.',
+          min_value=8, max_value=16),
+    Param('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', min_value=0.1,
+          max_value=60.0),
 )
+
+# Frames of one phase arrive at 30 Hz: 5 queued frames (~170 ms) absorb a slow full
+# detection without piling up stale frames behind it.
+FRAME_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5,
+                       reliability=ReliabilityPolicy.RELIABLE)
+BAD_INPUT_LOG_PERIOD_S = 5.0
+
+STATUS_CODES = {
+    Status.OK: EyeCorners.STATUS_OK,
+    Status.NO_FACE: EyeCorners.STATUS_NO_FACE,
+    Status.BAD_INPUT: EyeCorners.STATUS_BAD_INPUT,
+}
+METHOD_CODES = {
+    None: EyeCorners.METHOD_NONE,
+    Method.DETECTED: EyeCorners.METHOD_DETECTED,
+    Method.TRACKED: EyeCorners.METHOD_TRACKED,
+}
+
+
+def to_mono8(pixels: np.ndarray, mono16_bits: int) -> np.ndarray:
+    """Contiguous 8-bit frame for the tracker; mono16 is scaled by its bit depth.
+
+    Other dtypes and shapes pass through: the tracker reports them as bad input.
+    """
+    if pixels.dtype == np.uint16:
+        return cv2.convertScaleAbs(pixels, alpha=2.0 ** (8 - mono16_bits))
+    return np.ascontiguousarray(pixels)
+
+
+def region_of_interest(box: FaceBox, width: int, height: int) -> RegionOfInterest:
+    """Integer ROI covering ``box`` clipped to a ``width`` x ``height`` image."""
+    clipped = box.clipped(width, height)
+    left, top = math.floor(clipped.left), math.floor(clipped.top)
+    right, bottom = math.ceil(clipped.right), math.ceil(clipped.bottom)
+    return RegionOfInterest(x_offset=left, y_offset=top, width=right - left,
+                            height=bottom - top)
+
+
+def _point(xy: tuple[float, float]) -> Point32:
+    return Point32(x=float(xy[0]), y=float(xy[1]), z=0.0)
+
+
+def eye_corners_message(frame: FlashFrame, result: LandmarkResult) -> EyeCorners:
+    """The answer to ``frame``: its header and counter, and what the tracker found."""
+    message = EyeCorners(
+        header=frame.header,
+        status=STATUS_CODES[result.status],
+        status_reason=result.reason,
+        frame_counter=frame.frame_counter,
+        confidence=float(result.confidence),
+        face_count=result.face_count,
+        method=METHOD_CODES[result.method],
+    )
+    if result.corners is not None:
+        message.right_eye_outer = _point(result.corners.right_outer)
+        message.right_eye_inner = _point(result.corners.right_inner)
+        message.left_eye_outer = _point(result.corners.left_outer)
+        message.left_eye_inner = _point(result.corners.left_inner)
+    if result.face_box is not None:
+        message.face_box = region_of_interest(result.face_box, frame.image.width,
+                                              frame.image.height)
+    return message
+
+
+def outcome(result: LandmarkResult) -> str:
+    """Diagnostics bucket of a result: 'detected', 'tracked', 'no_face' or 'bad_input'."""
+    return result.method.value if result.ok else result.status.value
+
+
+class PeriodReport(NamedTuple):
+    """One diagnostics period: what sets the level, and every value reported."""
+
+    frames: int
+    faces: int
+    bad_input: int
+    values: dict[str, str]
+
+
+class LandmarkStatistics:
+    """Frame outcomes and processing latencies since the last diagnostics report."""
+
+    def __init__(self) -> None:
+        self.frames_total = 0
+        self.bad_input_total = 0
+        self.last_problem = ''
+        self._start_period()
+
+    def _start_period(self) -> None:
+        self.outcomes: Counter[str] = Counter()
+        self.latencies_ms: list[float] = []
+
+    def add(self, result: LandmarkResult, latency_ms: float) -> None:
+        """Count one answered frame."""
+        self.frames_total += 1
+        self.outcomes[outcome(result)] += 1
+        self.latencies_ms.append(latency_ms)
+        if result.status is Status.BAD_INPUT:
+            self.bad_input_total += 1
+        if not result.ok:
+            self.last_problem = result.reason
+
+    def report(self, elapsed_s: float) -> PeriodReport:
+        """Figures of the period that ends now (and totals); starts the next period."""
+        counts = self.outcomes
+        frames = sum(counts.values())
+        faces = counts['detected'] + counts['tracked']
+        searched = frames - counts['bad_input']
+        latencies = self.latencies_ms or [math.nan]
+        values = {
+            'frame_rate_hz': f'{frames / max(elapsed_s, 1e-9):.2f}',
+            'latency_p50_ms': f'{np.percentile(latencies, 50):.2f}',
+            'latency_p99_ms': f'{np.percentile(latencies, 99):.2f}',
+            'detected': str(counts['detected']),
+            'tracked': str(counts['tracked']),
+            'no_face': str(counts['no_face']),
+            'bad_input': str(counts['bad_input']),
+            'detection_ratio': f"{counts['detected'] / faces:.3f}" if faces else 'nan',
+            'no_face_ratio': f"{counts['no_face'] / searched:.3f}" if searched else 'nan',
+            'frames_total': str(self.frames_total),
+            'bad_input_total': str(self.bad_input_total),
+            'last_problem': self.last_problem,
+        }
+        self._start_period()
+        return PeriodReport(frames, faces, counts['bad_input'], values)
 
 
 class LandmarkNode(Node):
@@ -21,11 +201,70 @@ class LandmarkNode(Node):
 
     def __init__(self, **node_options: object) -> None:
         super().__init__('landmark_node', **node_options)
-        self.config = declare_parameters(self, PARAMETERS)
-        log_parameters(self, self.config)
+        self.config = config = declare_parameters(self, PARAMETERS)
+        log_parameters(self, config)
+        try:
+            backend = DlibBackend()
+        except FileNotFoundError as error:  # the model package is missing
+            raise ConfigError(str(error)) from None
+        self.tracker = FaceTracker(backend, TrackerConfig(
+            min_face_px=config['min_face_px'],
+            redetect_every=config['redetect_every'],
+            driver_choice=DriverChoice(config['driver_choice']),
+            min_confidence=config['min_confidence'],
+        ))
+        self.frame_topic = flash_frame_topic(Phase.from_name(config['phase']))
+        self.statistics = LandmarkStatistics()
+        self._last_report_ns = self.get_clock().now().nanoseconds
+
         self.corners_publisher = self.create_publisher(EyeCorners, EYE_CORNERS, 10)
+        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_subscription(FlashFrame, self.frame_topic, self.on_frame, FRAME_QOS)
+        self.create_timer(config['diagnostics_period_s'], self.publish_diagnostics)
+
+    def on_frame(self, frame: FlashFrame) -> None:
+        """Answer one frame with EyeCorners; a bad frame is reported, never raised."""
+        started = time.perf_counter()
+        try:
+            pixels = to_mono8(image_to_array(frame.image), self.config['mono16_bits'])
+        except ImageFormatError as error:
+            result = LandmarkResult(Status.BAD_INPUT, reason=str(error))
+        else:
+            result = self.tracker.process(pixels)
+        self.corners_publisher.publish(eye_corners_message(frame, result))
+        self.statistics.add(result, (time.perf_counter() - started) * 1e3)
+        if result.status is Status.BAD_INPUT:
+            self.get_logger().warning(
+                f'bad frame {frame.frame_counter} on {self.frame_topic}: {result.reason}',
+                throttle_duration_sec=BAD_INPUT_LOG_PERIOD_S)
+
+    def publish_diagnostics(self) -> None:
+        """Rate, latency and outcome ratios of the last period on /diagnostics."""
+        now_ns = self.get_clock().now().nanoseconds
+        report = self.statistics.report((now_ns - self._last_report_ns) / 1e9)
+        self._last_report_ns = now_ns
+        if not report.frames:
+            level, message = DiagnosticStatus.WARN, f'no frames on {self.frame_topic}'
+        elif report.bad_input:
+            level, message = DiagnosticStatus.WARN, 'bad input frames'
+        else:
+            level = DiagnosticStatus.OK
+            message = 'face in view' if report.faces else 'no face in view'
+        status = DiagnosticStatus(
+            level=level, name=f'{self.get_name()}: landmarks', message=message,
+            values=[KeyValue(key=key, value=value) for key, value in report.values.items()],
+        )
+        stamp = Time(sec=now_ns // 1_000_000_000, nanosec=now_ns % 1_000_000_000)
+        self.diagnostics_publisher.publish(
+            DiagnosticArray(header=Header(stamp=stamp), status=[status]))
 
 
 def main(args: list[str] | None = None) -> int:
     """Run landmark_node until SIGINT."""
     return run_nodes('landmark_node', [LandmarkNode], args)
+
+
+if __name__ == '__main__':
+    import sys
+
+    sys.exit(main())

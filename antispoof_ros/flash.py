@@ -34,10 +34,11 @@ class Phase(IntEnum):
         return self.name.lower()
 
 
-# Geometry convention: "right" and "left" flashes sit 10 cm to the right / left of the lens as
-# seen from the camera, so the right flash lights the image-right side of a face more
-# (sign +1 of the image's right-minus-left brightness difference).
-RIGHT_FLASH_IMAGE_SIDE = +1
+# Geometry convention (thesis figure 3.1 is drawn facing the camera): the "right" flash sits
+# 10 cm to the subject's right of the lens, which is the image's left, so it lights the
+# image-left side of a face more: the sign of the image's right-minus-left brightness
+# difference it causes is -1. The renderer (antispoof_ros.synthetic) places it there.
+RIGHT_FLASH_IMAGE_SIDE = -1
 
 DEFAULT_PATTERN: tuple[Phase, ...] = (Phase.DARK, Phase.FRONT, Phase.RIGHT, Phase.LEFT)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 import re
 import signal
@@ -90,3 +90,14 @@ def internet_sockets(pid: int) -> list[str]:
         listing = subprocess.run(['ss', flag], capture_output=True, text=True, check=True).stdout
         lines += [line for line in listing.splitlines() if f'pid={pid},' in line]
     return lines
+
+
+def spin_until(executor: object, done: Callable[[], bool], timeout: float,
+               step: float = 0.02) -> bool:
+    """Spin ``executor`` until ``done()`` is true (True) or ``timeout`` s pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=step)
+        if done():
+            return True
+    return False

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-import time
 
 from diagnostic_msgs.msg import DiagnosticArray
-from node_process import VENV_BIN, NodeProcess
+from node_process import VENV_BIN, NodeProcess, spin_until
 import numpy as np
 import pytest
 from rclpy.context import Context
@@ -62,14 +61,6 @@ class FrameCollector:
                 wrong.append((frame.frame_counter, frame.phase, int(shown)))
         return wrong
 
-
-def spin_until(executor: SingleThreadedExecutor, done, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        executor.spin_once(timeout_sec=0.05)
-        if done():
-            return True
-    return False
 
 
 @pytest.fixture

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-import time
 
 from builtin_interfaces.msg import Time
-import cv2
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from node_process import VENV_BIN, NodeProcess
+from face_frames import DRIVER_SCALE, write_face_cycle
+from node_process import VENV_BIN, NodeProcess, spin_until
 import numpy as np
 import pytest
 from rclpy.context import Context
@@ -19,7 +18,6 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from antispoof_ros.camera.phase_coded_images import phase_coded_frame
 from antispoof_ros.eye_corners import EyeCornerPoints
 from antispoof_ros.flash import DEFAULT_PATTERN, Phase
 from antispoof_ros.image_conversion import array_to_image
@@ -43,7 +41,6 @@ TOLERANCE_PX = 3.0
 KNOWN_MISS_PX = 5.0
 # Faces of the native-size photos are ~90-190 px wide: detect them at full resolution.
 SMALL_FACE_PARAMETERS = {'min_face_px': 80}
-DRIVER_SCALE = 4.0  # photo scale giving a driver-sized face (~360 px) for the default settings
 FRAME_ID = 'nir_camera_optical_frame'
 
 
@@ -85,15 +82,6 @@ def tolerance(name: str) -> np.ndarray:
         allowed[0] = KNOWN_MISS_PX
     return allowed
 
-
-def spin_until(executor: SingleThreadedExecutor, done: Callable[[], bool],
-               timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        executor.spin_once(timeout_sec=0.05)
-        if done():
-            return True
-    return False
 
 
 class LandmarkHarness:
@@ -273,16 +261,6 @@ def test_bad_parameter_stops_the_executable_with_one_line() -> None:
     assert lines[0].startswith("[ERROR] landmark_node: configuration error: parameter "
                                "'redetect_every'")
 
-
-def write_face_cycle(folder: Path, face: SampleFace) -> EyeCornerPoints:
-    """One flash cycle of BMPs (dark, front, right, left) showing ``face``; its corners."""
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for index, phase in enumerate(DEFAULT_PATTERN):
-        background = phase_coded_frame(phase, FRAME_SHAPE[1], FRAME_SHAPE[0], seed=index)
-        pixels, truth = place_in_frame(face, rng, scale=DRIVER_SCALE, frame=background)
-        assert cv2.imwrite(str(folder / f'{index:06d}_{phase.label}.bmp'), pixels)
-    return truth
 
 
 @pytest.mark.slow

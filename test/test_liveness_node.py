@@ -13,7 +13,7 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point32
-from node_process import VENV_BIN, NodeProcess
+from node_process import VENV_BIN, NodeProcess, spin_until
 import numpy as np
 from onnx_models import constant_face_model
 import pytest
@@ -95,15 +95,6 @@ class Feeder:
             self.corners.publish(self.corners_msg(front, front - 4 if stale else None))
         self.frames[Phase.RIGHT].publish(self.frame(right))
 
-
-def spin_until(executor: SingleThreadedExecutor, done: Callable[[], bool],
-               timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        executor.spin_once(timeout_sec=0.02)
-        if done():
-            return True
-    return False
 
 
 @pytest.fixture

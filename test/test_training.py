@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 import subprocess
@@ -252,9 +251,8 @@ def test_resumed_run_equals_uninterrupted_run(tiny_cache: Path, tmp_path: Path) 
     assert straight['rng']['numpy'] == resumed['rng']['numpy']
 
     run = tmp_path / 'resumed'
-    with (run / 'history.csv').open() as handle:
-        rows = list(csv.DictReader(handle))
-    assert [int(r['epoch']) for r in rows] == [1, 2]
+    rows = json.loads((run / 'history.json').read_text())
+    assert [r['epoch'] for r in rows] == [1, 2]
     assert set(rows[0]) == set(train_cli.HISTORY_FIELDS)
     card = json.loads((run / 'model_card.json').read_text())
     dataset = load_pair_dataset(tiny_cache)
@@ -268,7 +266,7 @@ def test_resumed_run_equals_uninterrupted_run(tiny_cache: Path, tmp_path: Path) 
     assert set(card['metrics']) == {'validation', 'test'}
     assert sum(card['splits']['samples'].values()) == len(dataset)
     assert sorted(p.name for p in run.iterdir()) == [
-        'checkpoint.pt', 'history.csv', 'model.onnx', 'model_card.json'
+        'checkpoint.pt', 'history.json', 'model.onnx', 'model_card.json'
     ]
 
 
@@ -313,3 +311,17 @@ def test_resume_without_checkpoint_and_unsplittable_data_are_refused(
     err = capsys.readouterr().err
     assert err.count('\n') == 1 and 'subjects cannot fill' in err
     assert not (tmp_path / 'run').exists()
+
+
+def test_splits_given_by_the_data_are_used_and_checked() -> None:
+    from antispoof_ros.training.splits import splits_from_labels
+
+    plan = splits_from_labels(['train', 'train', 'validation', 'test'],
+                              ['s1', 's1', 's2', 's3'], ['', 'm1', 'm2', ''])
+    assert {k: v.tolist() for k, v in plan.indices.items()} == {
+        'train': [0, 1], 'validation': [2], 'test': [3]}
+    assert plan.masks['validation'] == ('m2',)
+    with pytest.raises(ValueError, match='subject s1 is in both train and test'):
+        splits_from_labels(['train', 'test'], ['s1', 's1'], ['', ''])
+    with pytest.raises(ValueError, match='mask m1 is in both'):
+        splits_from_labels(['train', 'validation'], ['s1', 's2'], ['m1', 'm1'])

@@ -31,7 +31,7 @@ CORNER_SOURCES = ('ground_truth', 'landmark_detector')
 CROP_DTYPES = ('uint8', 'float16')
 LIVE, SPOOF = 1, 0
 # Per-sample descriptors kept next to each crop; subject and mask drive the splits.
-INFO_FIELDS = ('species', 'subject_id', 'mask_id', 'lighting', 'pose', 'source_id')
+INFO_FIELDS = ('species', 'subject_id', 'mask_id', 'lighting', 'pose', 'source_id', 'split')
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,9 @@ class FrameCycle:
     ``frames`` maps each flash phase to a greyscale uint8/uint16 frame; ``corners`` were
     found on the front-flash frame and serve every frame of the cycle. ``species`` is
     'live' for label 1, else the attack instrument (e.g. 'print', 'mask', as in
-    ``antispoof_ros.evaluation``); ``mask_id`` is empty unless a mask is worn.
+    ``antispoof_ros.evaluation``); ``mask_id`` is empty unless a mask is worn. ``split`` is
+    set where the data collection already assigned subjects and masks to splits (the
+    synthetic protocol does).
     """
 
     frames: Mapping[Phase, np.ndarray]
@@ -53,6 +55,7 @@ class FrameCycle:
     lighting: str = ''
     pose: str = ''
     source_id: str = ''
+    split: str = ''  # 'train' / 'validation' / 'test' where the data defines it, else ''
 
 
 @dataclass(frozen=True)

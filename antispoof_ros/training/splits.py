@@ -84,6 +84,39 @@ def split_by_subject_and_mask(
     )
 
 
+def splits_from_labels(
+    split_names: Sequence[str] | np.ndarray,
+    subject_ids: Sequence[str] | np.ndarray,
+    mask_ids: Sequence[str] | np.ndarray,
+) -> SplitPlan:
+    """Use the splits the data collection assigned (e.g. the synthetic protocol's).
+
+    Checks the thesis rule instead of imposing it: a subject or a mask found in two splits
+    is a ValueError naming it.
+    """
+    names = np.asarray(split_names, dtype=str)
+    subjects, masks = np.asarray(subject_ids, dtype=str), np.asarray(mask_ids, dtype=str)
+    if not names.shape == subjects.shape == masks.shape:
+        raise ValueError('split, subject and mask labels must have equal length')
+    unknown = sorted(set(names.tolist()) - set(SPLITS))
+    if unknown:
+        raise ValueError(f"unknown split label(s) {', '.join(unknown)} (known: {SPLITS})")
+    members: dict[str, dict[str, str]] = {'subjects': {}, 'masks': {}}
+    for kind, ids in (('subjects', subjects), ('masks', masks)):
+        for name, split in zip(ids.tolist(), names.tolist(), strict=True):
+            if not name:
+                continue
+            if members[kind].setdefault(name, split) != split:
+                raise ValueError(f'{kind[:-1]} {name} is in both {members[kind][name]} and '
+                                 f'{split}: the splits are not disjoint')
+    return SplitPlan(
+        subjects=_members(members['subjects']),
+        masks=_members(members['masks']),
+        indices={name: np.flatnonzero(names == name) for name in SPLITS},
+        dropped=0,
+    )
+
+
 def _held_out_count(total: int, fraction: float) -> int:
     return max(1, round(total * fraction)) if fraction > 0 else 0
 

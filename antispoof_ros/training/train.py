@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator, Sequence
-import csv
 from dataclasses import asdict, dataclass
 import datetime
-import io
 import json
 import math
 from pathlib import Path
@@ -49,15 +47,18 @@ from antispoof_ros.training.checkpoint import (
     save_checkpoint,
 )
 from antispoof_ros.training.dataset import PairDataset, load_pair_dataset
-from antispoof_ros.training.splits import SplitPlan, split_by_subject_and_mask
+from antispoof_ros.training.splits import (
+    SplitPlan,
+    split_by_subject_and_mask,
+    splits_from_labels,
+)
 
 CHECKPOINT_FILE = 'checkpoint.pt'
-HISTORY_FILE = 'history.csv'
+HISTORY_FILE = 'history.json'
 MODEL_FILE = 'model.onnx'
 CARD_FILE = 'model_card.json'
-HISTORY_FIELDS = (
-    'epoch', 'train_loss', 'train_accuracy', 'val_loss', 'val_accuracy', 'learning_rate'
-)
+# the keys antispoof_ros.evaluation plots training curves from
+HISTORY_FIELDS = ('epoch', 'loss', 'accuracy', 'val_loss', 'val_accuracy', 'lr')
 
 
 class TrainingInputError(ValueError):
@@ -205,10 +206,7 @@ def train(args: argparse.Namespace) -> Path:
         args.test_masks, args.rotation, args.shift, args.zoom, args.max_steps,
     )
     augmentation = config.augmentation
-    plan = split_by_subject_and_mask(
-        dataset.info['subject_id'], dataset.info['mask_id'], config.validation_fraction,
-        config.test_fraction, config.validation_masks, config.test_masks, config.seed,
-    )
+    plan = data_splits(dataset, config)
     Presentations(np.zeros(len(dataset)), dataset.labels, dataset.info['species'])  # validates
     for split in ('train', 'validation'):
         labels = dataset.labels[plan.indices[split]]
@@ -263,6 +261,20 @@ def train(args: argparse.Namespace) -> Path:
                    f'val loss {val_loss:.4f} acc {val_accuracy:.3f} | lr {learning_rate:.2e}')
     model.load_state_dict(best['model'])
     return _finish(args, model, dataset, plan, config, best, history, device)
+
+
+def data_splits(dataset: PairDataset, config: RunConfig) -> SplitPlan:
+    """The data's own split labels where every sample has one, else a seeded assignment."""
+    if np.all(dataset.info['split'] != ''):
+        try:
+            return splits_from_labels(dataset.info['split'], dataset.info['subject_id'],
+                                      dataset.info['mask_id'])
+        except ValueError as error:
+            raise TrainingInputError(str(error)) from None
+    return split_by_subject_and_mask(
+        dataset.info['subject_id'], dataset.info['mask_id'], config.validation_fraction,
+        config.test_fraction, config.validation_masks, config.test_masks, config.seed,
+    )
 
 
 def _device(choice: str) -> torch.device:
@@ -345,11 +357,7 @@ def _validate(model: MobileNetV2Classifier, dataset: PairDataset, indices: np.nd
 
 
 def _write_history(path: Path, history: list[dict[str, float]]) -> None:
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=HISTORY_FIELDS, lineterminator='\n')
-    writer.writeheader()
-    writer.writerows(history)
-    _write_text(path, text.getvalue())
+    _write_text(path, json.dumps(history, indent=1) + '\n')
 
 
 def _write_text(path: Path, text: str) -> None:

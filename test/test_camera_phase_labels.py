@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from antispoof_ros.camera.clock import ExposureClock
@@ -82,3 +83,44 @@ def test_exposure_clock_falls_back_to_host_time_without_ticks() -> None:
 def test_image_check_needs_a_dark_or_both_side_flashes(pattern: tuple[Phase, ...]) -> None:
     with pytest.raises(ValueError, match='image_check needs'):
         ImagePhaseCheck(pattern)
+
+
+@pytest.mark.parametrize('species', ['live', 'print', 'mask'])
+@pytest.mark.parametrize('lighting', ['office', 'halogen'])
+def test_image_check_recovers_a_wrong_offset_on_synthetic_flash_cycles(
+    species: str, lighting: str
+) -> None:
+    from antispoof_ros.synthetic.render import render_cycle
+    from antispoof_ros.synthetic.scene import (
+        CROP_MODE,
+        Lighting,
+        Pose,
+        PrintKind,
+        ScenarioSpec,
+        Species,
+    )
+
+    spec = ScenarioSpec(
+        f'{species}-{lighting}', Species.parse(species), Lighting.parse(lighting), Pose.AHEAD,
+        n_cycles=2, subject_id=1, mask_id=0 if species == 'mask' else None,
+        print_kind=PrintKind.NIR if species == 'print' else None,
+    )
+    frames = np.concatenate([render_cycle(spec, i, mode=CROP_MODE).frames for i in range(2)])
+    check, labeler = ImagePhaseCheck(DEFAULT_PATTERN), FrameCounterLabeler(DEFAULT_PATTERN, 3)
+    # the camera counter starts at 1 on the dark frame: the true offset is 3
+    implied = [check.add(counter, frame) for counter, frame in enumerate(frames, start=1)]
+    decided = [offset for offset in implied if offset is not None]
+    assert decided and set(decided) == {3}
+    labeler.offset = decided[0]
+    first_decision = implied.index(3) + 1  # counter of the frame that completed the cycle
+    assert first_decision <= 2 * len(DEFAULT_PATTERN)
+    for counter in range(first_decision + 1, len(frames) + 1):
+        assert labeler.label(counter).phase == DEFAULT_PATTERN[(counter - 1) % 4]
+
+
+def test_image_check_without_a_dark_phase_uses_the_side_flashes() -> None:
+    pattern = (Phase.FRONT, Phase.RIGHT, Phase.LEFT)
+    check = ImagePhaseCheck(pattern)
+    implied = [check.add(c, phase_coded_frame(pattern[(c + 1) % 3], 320, 200, seed=c))
+               for c in range(6)]
+    assert implied == [None, None, 1, None, None, 1]

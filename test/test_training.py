@@ -325,3 +325,27 @@ def test_splits_given_by_the_data_are_used_and_checked() -> None:
         splits_from_labels(['train', 'test'], ['s1', 's1'], ['', ''])
     with pytest.raises(ValueError, match='mask m1 is in both'):
         splits_from_labels(['train', 'validation'], ['s1', 's2'], ['m1', 'm1'])
+
+
+def test_batch_norm_recalibration_gives_the_statistics_of_the_current_weights() -> None:
+    from types import SimpleNamespace
+
+    from antispoof_ros.model.mobilenetv2 import MobileNetV2Classifier, keras_named_layers
+    from antispoof_ros.training.train import _to_tensor, recalibrate_batch_norm
+
+    torch.manual_seed(0)
+    model = MobileNetV2Classifier()
+    crops = np.random.default_rng(0).integers(0, 255, (48, 48, 48, 2)).astype(np.uint8)
+    norm = keras_named_layers(model)['bn_Conv1']
+    seen: list[torch.Tensor] = []
+    hook = norm.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    model.eval()
+    with torch.no_grad():
+        model(_to_tensor(crops.astype(np.float32), torch.device('cpu')))
+    hook.remove()
+    expected_mean = seen[0].mean(dim=(0, 2, 3))
+
+    recalibrate_batch_norm(model, SimpleNamespace(crops=crops), np.arange(48),
+                           torch.device('cpu'), batch_size=16)
+    torch.testing.assert_close(norm.running_mean, expected_mean, atol=1e-5, rtol=1e-4)
+    assert norm.momentum == pytest.approx(0.001)  # Keras momentum back for training

@@ -97,17 +97,20 @@ def frame_statistics(pixels: np.ndarray, stride: int = 8) -> tuple[float, float]
 class ImagePhaseCheck:
     """Checks whole cycles of frames against the expected flash signature.
 
-    For every candidate offset the cycle is scored: the frame labelled dark should be the
-    darkest, the right-flash frame should be brightest on the right side of the image and
-    the left-flash frame on the left. The best offset wins if it beats the runner-up by
-    ``margin`` (in units of the cycle's own spread); otherwise the cycle is undecided
-    (no face, flashes off) and nothing changes.
+    With a dark phase in the pattern the darkest frame of a cycle fixes the offset: the
+    flashes add light to every other frame, whatever the ambient light (it must be darker
+    than ``dark_ratio`` times the next darkest frame, else the cycle is undecided: no face,
+    flashes off). Without one, the side flashes decide: the right flash brightens its side
+    of the image, the left flash the other (``RIGHT_FLASH_IMAGE_SIDE``); the best offset must
+    beat the runner-up by ``margin`` (in units of the cycle's own spread of asymmetries).
     """
 
-    def __init__(self, pattern: tuple[Phase, ...], margin: float = 1.0) -> None:
+    def __init__(self, pattern: tuple[Phase, ...], dark_ratio: float = 0.7,
+                 margin: float = 1.0) -> None:
         if Phase.DARK not in pattern and not {Phase.RIGHT, Phase.LEFT} <= set(pattern):
             raise ValueError('image_check needs a dark phase or both side flashes in the pattern')
         self.pattern = pattern
+        self.dark_ratio = dark_ratio
         self.margin = margin
         self._cycle: dict[int, tuple[float, float]] = {}
         self._cycle_start: int | None = None
@@ -127,24 +130,25 @@ class ImagePhaseCheck:
             return None
         stats = np.array([self._cycle[i] for i in range(n)])
         self._cycle = {}
-        return self._best_offset(stats[:, 0], stats[:, 1])
+        if Phase.DARK in self.pattern:
+            return self._offset_from_dark_frame(stats[:, 0])
+        return self._offset_from_side_flashes(stats[:, 1])
 
-    def _best_offset(self, brightness: np.ndarray, asymmetry: np.ndarray) -> int | None:
+    def _offset_from_dark_frame(self, brightness: np.ndarray) -> int | None:
+        order = np.argsort(brightness)
+        if brightness[order[0]] > self.dark_ratio * brightness[order[1]]:
+            return None
+        # frame i of the cycle has counter start + i with start % n == 0
+        return int((self.pattern.index(Phase.DARK) - order[0]) % len(self.pattern))
+
+    def _offset_from_side_flashes(self, asymmetry: np.ndarray) -> int | None:
         n = len(self.pattern)
-        b = (brightness - brightness.mean()) / max(float(brightness.std()), 1e-6)
         a = (asymmetry - asymmetry.mean()) / max(float(asymmetry.std()), 1e-6)
         scores = []
         for offset in range(n):
-            score = 0.0
-            for i in range(n):  # frame i of the cycle has counter = start + i, start % n == 0
-                phase = self.pattern[(i + offset) % n]
-                if phase == Phase.DARK:
-                    score -= b[i]
-                elif phase == Phase.RIGHT:
-                    score += RIGHT_FLASH_IMAGE_SIDE * a[i]
-                elif phase == Phase.LEFT:
-                    score -= RIGHT_FLASH_IMAGE_SIDE * a[i]
-            scores.append(score)
+            phases = [self.pattern[(i + offset) % n] for i in range(n)]
+            scores.append(RIGHT_FLASH_IMAGE_SIDE * (a[phases.index(Phase.RIGHT)]
+                                                    - a[phases.index(Phase.LEFT)]))
         order = np.argsort(scores)[::-1]
         if n > 1 and scores[order[0]] - scores[order[1]] < self.margin:
             return None

@@ -54,6 +54,7 @@ from antispoof_ros.training.splits import (
 )
 
 CHECKPOINT_FILE = 'checkpoint.pt'
+RECALIBRATION_SAMPLES = 2048  # training samples that re-estimate BatchNorm statistics
 HISTORY_FILE = 'history.json'
 MODEL_FILE = 'model.onnx'
 CARD_FILE = 'model_card.json'
@@ -242,6 +243,7 @@ def train(args: argparse.Namespace) -> Path:
             model, optimizer, loss_fn, dataset, plan.indices['train'], config, augmentation,
             numpy_rng, device, f'epoch {epoch + 1}/{args.epochs}',
         )
+        recalibrate_batch_norm(model, dataset, plan.indices['train'], device, config.batch_size)
         val_loss, val_accuracy = _validate(model, dataset, plan.indices['validation'], device,
                                            config.batch_size)
         scheduler.step(val_accuracy)
@@ -344,6 +346,35 @@ def predict(model: MobileNetV2Classifier, dataset: PairDataset, indices: np.ndar
             images = _to_tensor(dataset.crops[batch].astype(np.float32), device)
             outputs.append(torch.sigmoid(model(images)).cpu().numpy().reshape(-1))
     return np.concatenate(outputs) if outputs else np.empty(0, np.float32)
+
+
+def recalibrate_batch_norm(model: nn.Module, dataset: PairDataset, indices: np.ndarray,
+                           device: torch.device, batch_size: int,
+                           samples: int = RECALIBRATION_SAMPLES) -> None:
+    """Re-estimate every BatchNorm's statistics for the current weights ("precise BN").
+
+    With Keras' momentum (0.999; torch 0.001) the running statistics average over about a
+    thousand steps of weights that keep changing, so in eval mode they no longer match the
+    network and its output collapses to a constant (measured on the default protocol: 0.471
+    validation accuracy for 11 epochs while training accuracy rose to 0.99). A pass over
+    evenly spaced training samples, without augmentation, with a cumulative average,
+    replaces them by the statistics of the current weights. Deterministic: no randomness.
+    """
+    if not len(indices):
+        return
+    chosen = indices[np.linspace(0, len(indices) - 1, min(samples, len(indices))).astype(int)]
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative moving average
+    model.train()
+    with torch.no_grad():
+        for start in range(0, len(chosen), batch_size):
+            batch = chosen[start:start + batch_size]
+            model(_to_tensor(dataset.crops[batch].astype(np.float32), device))
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
 
 
 def _validate(model: MobileNetV2Classifier, dataset: PairDataset, indices: np.ndarray,

@@ -18,11 +18,12 @@ from pathlib import Path
 import yaml
 
 from antispoof_ros.bagtools import BagToolError
+from antispoof_ros.synthetic.scene import Lighting, Pose, PrintKind, Species
 
-SPECIES = ('live', 'print', 'mask', 'replay')
-LIGHTINGS = ('office', 'dark', 'halogen')
-POSES = ('ahead', 'right45', 'left45', 'camera')
-PRINT_KINDS = ('nir', 'bw', 'colour')
+SPECIES = tuple(member.value for member in Species)
+LIGHTINGS = tuple(member.value for member in Lighting)
+POSES = tuple(member.value for member in Pose)
+PRINT_KINDS = tuple(member.value for member in PrintKind)
 
 # Topics of ground truth written alongside the camera topics; never produced by a node.
 GROUND_TRUTH_NAMESPACE = '/ground_truth'

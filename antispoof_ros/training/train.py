@@ -261,6 +261,7 @@ def train(args: argparse.Namespace) -> Path:
         _write_history(args.out / HISTORY_FILE, history)
         tqdm.write(f'epoch {epoch + 1}: loss {train_loss:.4f} acc {train_accuracy:.3f} | '
                    f'val loss {val_loss:.4f} acc {val_accuracy:.3f} | lr {learning_rate:.2e}')
+    best = _best_of(best, len(history), model, dataset, plan, device, config.batch_size)
     model.load_state_dict(best['model'])
     return _finish(args, model, dataset, plan, config, best, history, device)
 
@@ -346,6 +347,25 @@ def predict(model: MobileNetV2Classifier, dataset: PairDataset, indices: np.ndar
             images = _to_tensor(dataset.crops[batch].astype(np.float32), device)
             outputs.append(torch.sigmoid(model(images)).cpu().numpy().reshape(-1))
     return np.concatenate(outputs) if outputs else np.empty(0, np.float32)
+
+
+def _best_of(best: dict[str, Any], final_epoch: int, model: MobileNetV2Classifier,
+             dataset: PairDataset, plan: SplitPlan, device: torch.device,
+             batch_size: int) -> dict[str, Any]:
+    """The better of the best epoch so far and the final weights, freshly recalibrated.
+
+    The final weights are validated again so a run resumed from a checkpoint written
+    before recalibration existed is judged by what its weights can do.
+    """
+    recalibrate_batch_norm(model, dataset, plan.indices['train'], device, batch_size)
+    val_loss, val_accuracy = _validate(model, dataset, plan.indices['validation'], device,
+                                       batch_size)
+    if best and (best['val_accuracy'], -best['val_loss']) >= (val_accuracy, -val_loss):
+        return best
+    tqdm.write(f'final weights (epoch {final_epoch}, recalibrated): val loss {val_loss:.4f} '
+               f'acc {val_accuracy:.3f}, kept as the best')
+    return {'epoch': final_epoch, 'val_accuracy': val_accuracy, 'val_loss': val_loss,
+            'model': {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
 
 
 def recalibrate_batch_norm(model: nn.Module, dataset: PairDataset, indices: np.ndarray,

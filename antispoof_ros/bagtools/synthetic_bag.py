@@ -40,8 +40,10 @@ def scenario_labels(spec: ScenarioSpec) -> dict[str, object]:
     labels: dict[str, object] = {
         'subject': f's{spec.subject_id:03d}' if spec.subject_id is not None else 'none',
         'species': spec.species.value, 'lighting': spec.lighting.value,
-        'pose': spec.pose.value, 'split': spec.split.value, 'scenario': spec.scenario_id,
+        'split': spec.split.value, 'scenario': spec.scenario_id,
     }
+    if spec.pose is not None:  # prints have no head pose
+        labels['pose'] = spec.pose.value
     if spec.print_kind is not None:
         labels['print_kind'] = spec.print_kind.value
     if spec.mask_id is not None:

@@ -19,24 +19,16 @@ from __future__ import annotations
 import argparse
 from bisect import bisect_right
 from collections import Counter, defaultdict
-import os
 from pathlib import Path
-import signal
-import subprocess
 import sys
-import time
 
 import numpy as np
-import rclpy
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from antispoof_ros.bagtools.labels import read_label_segments
 from antispoof_ros.bagtools.synthetic_bag import main as synthetic_bag_main
-from antispoof_ros.flash import DEFAULT_PATTERN
-from antispoof_ros.local_dds import local_dds_environment
-from antispoof_ros.msg import FlashFrame, LivenessResult
+from antispoof_ros.evaluation.node_replay import NodeReplayError, replay_through_liveness_node
+from antispoof_ros.msg import LivenessResult
 from antispoof_ros.nodes.liveness_node import SHIPPED_MODELS
-from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
 
 DECISIONS = {LivenessResult.DECISION_LIVE: 'LIVE', LivenessResult.DECISION_SPOOF: 'SPOOF',
              LivenessResult.DECISION_UNKNOWN: 'UNKNOWN'}
@@ -133,47 +125,17 @@ def main(argv: list[str] | None = None) -> int:
         if synthetic_bag_main(['--out', str(bag), '--scenarios', str(args.scenarios),
                                '--cycles', str(args.cycles)]) != 0:
             return 1
-    env = {**os.environ, **local_dds_environment()}
-    os.environ.update(env)
-    print(f'liveness_node with {args.model.name} on ROS_DOMAIN_ID={env["ROS_DOMAIN_ID"]} '
-          '(shared memory only); replaying at camera speed', flush=True)
-    node = subprocess.Popen(
-        [sys.executable, '-m', 'antispoof_ros.nodes.liveness_node', '--ros-args',
-         '-p', f'model_path:={args.model}', '-r', f'{EYE_CORNERS}:=/ground_truth/eye_corners'],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    print(f'liveness_node with {args.model.name} (shared-memory DDS); replaying at camera '
+          'speed', flush=True)
     board = Scoreboard(bag)
-    rclpy.init()
-    listener = rclpy.create_node('antispoof_demo')
-    listener.create_subscription(LivenessResult, LIVENESS_RESULT, board.add,
-                                 QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
-    for phase in DEFAULT_PATTERN:  # the replay waits for a reader on every camera topic
-        listener.create_subscription(FlashFrame, flash_frame_topic(phase), lambda _: None, 1)
-    replay = None
+    print('\n   #  scenario                     pairs  correct wrong unknown   fused')
     try:
-        deadline = time.monotonic() + 60
-        while listener.count_publishers(f'/{LIVENESS_RESULT}') == 0:
-            rclpy.spin_once(listener, timeout_sec=0.1)
-            if time.monotonic() > deadline or node.poll() is not None:
-                print('error: liveness_node did not start', file=sys.stderr)
-                return 1
-        replay = subprocess.Popen(
-            [sys.executable, '-m', 'antispoof_ros.bagtools.replay', str(bag), '--rate', '1',
-             '--wait-for-subscribers', '1'], env=env, stdout=subprocess.DEVNULL)
-        print('\n   #  scenario                     pairs  correct wrong unknown   fused')
-        while replay.poll() is None:
-            rclpy.spin_once(listener, timeout_sec=0.05)
-            board.print_finished()
-        end = time.monotonic() + 1.5
-        while time.monotonic() < end:
-            rclpy.spin_once(listener, timeout_sec=0.05)
-        board.print_finished(final=True)
-    finally:
-        for process in (replay, node):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGINT)
-                process.wait(timeout=30)
-        listener.destroy_node()
-        rclpy.try_shutdown()
+        replay_through_liveness_node(bag, args.model, board.add, rate=1.0,
+                                     on_tick=board.print_finished)
+    except NodeReplayError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 1
+    board.print_finished(final=True)
     board.summary()
     return 0 if len(board.results) == len(board.segments) else 1
 

@@ -19,32 +19,28 @@ from bisect import bisect_right
 from collections.abc import Sequence
 import json
 import math
-import os
 from pathlib import Path
-import signal
-import subprocess
 import sys
-import time
 
 import numpy as np
-import rclpy
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import Reader
 
 from antispoof_ros.alignment import align_pair, region_by_name, to_model_input
 from antispoof_ros.bagtools.labels import read_label_segments
 from antispoof_ros.evaluation.metrics import Presentations, evaluate_at_threshold
+from antispoof_ros.evaluation.node_replay import (
+    GROUND_TRUTH_CORNERS,
+    NodeReplayError,
+    replay_through_liveness_node,
+)
 from antispoof_ros.flash import DEFAULT_PATTERN, Phase, pair_config
 from antispoof_ros.image_conversion import image_to_array
 from antispoof_ros.inference import LivenessModel
-from antispoof_ros.local_dds import local_dds_environment
 from antispoof_ros.msg import EyeCorners, FlashFrame, LivenessResult
 from antispoof_ros.nodes.liveness_node import SHIPPED_MODELS
-from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
+from antispoof_ros.nodes.topics import flash_frame_topic
 from antispoof_ros.pairing import CornerInfo
-
-GROUND_TRUTH_CORNERS = '/ground_truth/eye_corners'
 
 
 def species_of(labels: dict) -> str:
@@ -99,54 +95,15 @@ def direct_scores(bag: Path, model: LivenessModel) -> dict[int, float]:
     return scores
 
 
-def node_scores(bag: Path, model_path: Path, timeout_s: float = 600.0) -> dict[int, float]:
+def node_scores(bag: Path, model_path: Path) -> dict[int, float]:
     """Per-pair scores published by liveness_node while the bag is replayed to it."""
-    env = {**os.environ, **local_dds_environment()}
-    os.environ.update(env)
-    node = subprocess.Popen(
-        [sys.executable, '-m', 'antispoof_ros.nodes.liveness_node', '--ros-args',
-         '-p', f'model_path:={model_path}', '-p', 'sync_queue_size:=50',
-         '-r', f'{EYE_CORNERS}:={GROUND_TRUTH_CORNERS}'],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    rclpy.init()
-    listener = rclpy.create_node('bag_evaluation')
     results: dict[int, float] = {}
-    listener.create_subscription(
-        LivenessResult, LIVENESS_RESULT,
-        lambda r: results.__setitem__(r.frame_counter_b, r.score) if r.frame_counter_b else None,
-        QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
-    # The replay waits for a subscriber on every camera topic; the node takes only two.
-    for phase in DEFAULT_PATTERN:
-        listener.create_subscription(FlashFrame, flash_frame_topic(phase), lambda _: None, 1)
-    replay = None
-    try:
-        deadline = time.monotonic() + 60
-        while listener.count_publishers(f'/{LIVENESS_RESULT}') == 0:
-            rclpy.spin_once(listener, timeout_sec=0.1)
-            if time.monotonic() > deadline or node.poll() is not None:
-                raise RuntimeError('liveness_node did not come up')
-        settle = time.monotonic() + 1.0  # let the node's writer match this reader too
-        while time.monotonic() < settle:
-            rclpy.spin_once(listener, timeout_sec=0.05)
-        replay = subprocess.Popen(
-            [sys.executable, '-m', 'antispoof_ros.bagtools.replay', str(bag),
-             '--as-fast-as-possible', '--wait-for-subscribers', '1'], env=env,
-            stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout_s
-        while replay.poll() is None and time.monotonic() < deadline:
-            rclpy.spin_once(listener, timeout_sec=0.05)
-        if replay.returncode != 0:
-            raise RuntimeError(f'replay failed with exit code {replay.returncode}')
-        settle = time.monotonic() + 2.0
-        while time.monotonic() < settle:
-            rclpy.spin_once(listener, timeout_sec=0.05)
-    finally:
-        for process in (replay, node):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGINT)
-                process.wait(timeout=30)
-        listener.destroy_node()
-        rclpy.try_shutdown()
+
+    def keep(result: LivenessResult) -> None:
+        if result.frame_counter_b:  # not a timeout notice
+            results[result.frame_counter_b] = result.score
+
+    replay_through_liveness_node(bag, model_path, keep)
     return results
 
 
@@ -186,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     direct = direct_scores(args.bag, model)
     try:
         through_node = node_scores(args.bag, args.model)
-    except RuntimeError as error:
+    except NodeReplayError as error:
         print(f'bag_evaluation: error: {error}', file=sys.stderr)
         return 1
     common = sorted(set(direct) & set(through_node))

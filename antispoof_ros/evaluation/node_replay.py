@@ -1,0 +1,92 @@
+"""Replay a bag through a real ``liveness_node`` process and collect what it publishes.
+
+Shared by the demo and the bag evaluation. The node runs with its landmark input remapped to
+the bag's ground-truth eye corners, over shared-memory-only DDS. The replay waits for a
+reader on every camera topic before the first message: the node reads the two phases of its
+pair, this process subscribes to the others, so no frame is published before the node is
+matched, and the replay is lossless (antispoof_ros.bagtools.replay).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
+
+import onnx
+import rclpy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+from antispoof_ros.flash import DEFAULT_PATTERN, pair_config
+from antispoof_ros.local_dds import local_dds_environment
+from antispoof_ros.model_metadata import ModelMetadata
+from antispoof_ros.msg import FlashFrame, LivenessResult
+from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
+
+GROUND_TRUTH_CORNERS = '/ground_truth/eye_corners'
+
+
+class NodeReplayError(RuntimeError):
+    """The node did not come up or the replay failed; the message says which."""
+
+
+def model_metadata(path: Path) -> ModelMetadata:
+    """Metadata stored in an ONNX model file."""
+    proto = onnx.load(str(path), load_external_data=False)
+    return ModelMetadata.from_onnx_properties({p.key: p.value for p in proto.metadata_props})
+
+
+def replay_through_liveness_node(
+    bag: Path, model: Path, on_result: Callable[[LivenessResult], None],
+    rate: float | None = None, on_tick: Callable[[], None] | None = None,
+    timeout_s: float = 1800.0,
+) -> None:
+    """Replay ``bag`` (``rate`` None: as fast as acknowledged) and pass every result on."""
+    config = pair_config(model_metadata(model).pair)
+    env = {**os.environ, **local_dds_environment()}
+    os.environ.update(env)
+    node = subprocess.Popen(
+        [sys.executable, '-m', 'antispoof_ros.nodes.liveness_node', '--ros-args',
+         '-p', f'model_path:={model}', '-p', 'sync_queue_size:=50',
+         '-r', f'{EYE_CORNERS}:={GROUND_TRUTH_CORNERS}'],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rclpy.init()
+    listener = rclpy.create_node('node_replay_listener')
+    listener.create_subscription(LivenessResult, LIVENESS_RESULT, on_result,
+                                 QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
+    for phase in DEFAULT_PATTERN:
+        if phase not in (config.phase_a, config.phase_b):
+            listener.create_subscription(FlashFrame, flash_frame_topic(phase),
+                                         lambda _: None, 1)
+    replay = None
+    try:
+        deadline = time.monotonic() + 60
+        while listener.count_publishers(f'/{LIVENESS_RESULT}') == 0:
+            rclpy.spin_once(listener, timeout_sec=0.1)
+            if time.monotonic() > deadline or node.poll() is not None:
+                raise NodeReplayError('liveness_node did not come up')
+        speed = ['--as-fast-as-possible'] if rate is None else ['--rate', str(rate)]
+        replay = subprocess.Popen(
+            [sys.executable, '-m', 'antispoof_ros.bagtools.replay', str(bag), *speed,
+             '--wait-for-subscribers', '1'], env=env, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout_s
+        while replay.poll() is None and time.monotonic() < deadline:
+            rclpy.spin_once(listener, timeout_sec=0.05)
+            if on_tick is not None:
+                on_tick()
+        if replay.returncode != 0:
+            raise NodeReplayError(f'replay failed (exit code {replay.returncode})')
+        settle = time.monotonic() + 1.5  # the last pairs are still being scored
+        while time.monotonic() < settle:
+            rclpy.spin_once(listener, timeout_sec=0.05)
+    finally:
+        for process in (replay, node):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                process.wait(timeout=30)
+        listener.destroy_node()
+        rclpy.try_shutdown()

@@ -160,8 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     (args.out / 'comparison.json').write_text(json.dumps(comparison, indent=1) + '\n')
     for name, count in (('direct', len(direct)), ('node', len(through_node))):
         figures = comparison[name]
-        print(f'{name:>6}: {count} pairs, max APCER {figures["apcer_max"]:.4f}, '
-              f'BPCER {figures["bpcer"]:.4f}, accuracy {figures["accuracy"]}')
+        print(f'{name:>6}: {count} pairs, APCER {figures["apcer"]}, '
+              f'BPCER {figures["bpcer"]}, accuracy {figures["accuracy"]}')
     print(f'pairs in bag {len(bag_stamp)}, compared {len(common)}, '
           f'max |score difference| {difference:.2e}')
     return 0

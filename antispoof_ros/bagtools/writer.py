@@ -38,11 +38,12 @@ from antispoof_ros.bagtools.labels import (
     segments_to_metadata,
     validate_labels,
 )
+from antispoof_ros.camera.messages import flash_frame_message
 from antispoof_ros.camera.phase_labels import FrameCounterLabeler, PhaseSource
 from antispoof_ros.eye_corners import EyeCornerPoints
 from antispoof_ros.flash import DEFAULT_PATTERN, Phase
 from antispoof_ros.image_conversion import array_to_image
-from antispoof_ros.msg import EyeCorners, FlashFrame
+from antispoof_ros.msg import EyeCorners
 from antispoof_ros.nodes.topics import flash_frame_topic
 
 FLASH_FRAME_MSGTYPE = 'antispoof_ros/msg/FlashFrame'
@@ -195,16 +196,7 @@ class FlashBagWriter(LabelledBagWriter):
         if encoding is None:
             raise ValueError(f'pixels must be uint8 or uint16, not {pixels.dtype}')
         header = Header(stamp=ros_time(stamp_ns), frame_id=self.frame_id)
-        message = FlashFrame(
-            header=header,
-            phase=int(label.phase),
-            frame_counter=label.frame_counter,
-            cycle_index=label.cycle_index,
-            position_in_cycle=label.position_in_cycle,
-            phase_source=int(label.source),
-            phase_verified=label.verified,
-            image=array_to_image(pixels, encoding, header),
-        )
+        message = flash_frame_message(label, header, array_to_image(pixels, encoding, header))
         self.write_serialized(flash_frame_topic(label.phase), FLASH_FRAME_MSGTYPE, stamp_ns,
                               serialize_message(message))
 

@@ -16,6 +16,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from antispoof_ros.camera.clock import ExposureClock
+from antispoof_ros.camera.messages import flash_frame_message
 from antispoof_ros.camera.phase_labels import (
     FrameCounterLabeler,
     ImagePhaseCheck,
@@ -197,16 +198,7 @@ class CameraNode(Node):
                                               self.exposure_ns))
         header = Header(stamp=stamp, frame_id=self.config['frame_id'])
         image = array_to_image(frame.pixels, self.stream.camera.encoding, header)
-        self.frame_publishers[label.phase].publish(FlashFrame(
-            header=header,
-            phase=int(label.phase),
-            frame_counter=label.frame_counter,
-            cycle_index=label.cycle_index,
-            position_in_cycle=label.position_in_cycle,
-            phase_source=int(label.source),
-            phase_verified=label.verified,
-            image=image,
-        ))
+        self.frame_publishers[label.phase].publish(flash_frame_message(label, header, image))
         # Like image_transport: the viewer stream costs a serialisation only when watched.
         viewer = self.image_publishers.get(label.phase)
         if viewer is not None and viewer.get_subscription_count() > 0:

@@ -1,5 +1,7 @@
-"""The FlashFrame message of a labelled frame: built one way by the camera node and the bag
-writer, so recorded and generated bags carry exactly what the camera publishes.
+"""The FlashFrame message of a labelled frame.
+
+Built one way by the camera node and the bag writer, so generated bags carry exactly what
+the camera publishes.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ single-threaded executor (measured to keep 120 Hz where a multi-threaded one doe
 and a clean exit 0 on SIGINT or SIGTERM with every node's resources released.
 
 rclpy's own signal handler is not installed: it would shut the context down while node
-threads (the camera's grab thread) still publish. Here a signal interrupts the executor,
-the nodes are destroyed first and the context last.
+threads (the camera's grab thread) still publish. Here a signal requests a stop, the spin loop
+ends, the nodes are destroyed first and the context last.
 """
 
 from __future__ import annotations
@@ -55,14 +55,30 @@ def _params_file_problem(args: list[str]) -> str | None:
     return None
 
 
-def _interrupt_on_signals() -> None:
-    """Make SIGINT and SIGTERM raise KeyboardInterrupt in the main thread.
+class _StopRequest:
+    """Signal handler that only records the request; the spin loop acts on it.
 
-    Called after the nodes exist because native libraries may replace the handlers while
+    Raising KeyboardInterrupt from a handler can land inside rclpy's C++ code (converting a
+    message) and surface there as an unrelated RuntimeError; a flag cannot.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.requested = True
+
+
+def _stop_on_signals() -> _StopRequest:
+    """Route SIGINT and SIGTERM to a stop request.
+
+    Installed after the nodes exist because native libraries may replace the handlers while
     they initialise (pylon's transport layers do, for SIGINT).
     """
+    stop = _StopRequest()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.default_int_handler)
+        signal.signal(signum, stop)
+    return stop
 
 
 def run_nodes(
@@ -84,15 +100,15 @@ def run_nodes(
         for factory in factories:
             nodes.append(factory())
             executor.add_node(nodes[-1])
-        _interrupt_on_signals()
-        # Python runs signal handlers only between bytecodes; a node without timers would
-        # keep the executor blocked in rcl_wait forever. Wake it a few times a second.
-        nodes[0].create_timer(SIGNAL_POLL_PERIOD_S, lambda: None)
-        executor.spin()
+        stop = _stop_on_signals()
+        # spin_once returns at least every poll period, so a stop request is seen even by
+        # nodes without timers (Python runs signal handlers only between bytecodes).
+        while not stop.requested:
+            executor.spin_once(timeout_sec=SIGNAL_POLL_PERIOD_S)
     except ConfigError as error:
         return _fail(program, f'configuration error: {error}')
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        pass  # a signal while the nodes were being created
     finally:
         executor.shutdown()
         for node in reversed(nodes):

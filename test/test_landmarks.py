@@ -243,3 +243,13 @@ def test_command_lines_reject_bad_arguments(main, capsys):
     assert main(['--annotations', '/nonexistent/annotations.json']) == 2
     error = capsys.readouterr().err
     assert error.startswith('error:') and error.count('\n') == 1
+
+
+@pytest.mark.slow
+def test_synthetic_accuracy_command_reports_every_pose_and_lighting(capsys) -> None:
+    from antispoof_ros.landmarks.synthetic_accuracy import main as synthetic_accuracy
+
+    assert synthetic_accuracy(['--subjects', '1']) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if 'found ' in line]
+    assert len(rows) == 12
+    assert all(line.split()[3].rstrip(',').split('/')[1] == '1' for line in rows)

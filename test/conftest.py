@@ -8,6 +8,7 @@ started by a test inherit them.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +29,27 @@ def ros_context() -> Iterator[Context]:
         yield context
     finally:
         rclpy.try_shutdown(context=context)
+
+
+SHARED_MEMORY = Path('/dev/shm')
+
+
+def _fast_dds_files() -> set[Path]:
+    """Fast DDS' shared-memory segments, port files and semaphores."""
+    if not SHARED_MEMORY.is_dir():
+        return set()
+    return {path for path in SHARED_MEMORY.iterdir()
+            if path.name.startswith(('fastdds_', 'sem.fastdds_'))}
+
+
+@pytest.fixture(scope='session', autouse=True)
+def remove_fast_dds_files_of_this_run() -> Iterator[None]:
+    """Fast DDS leaves 64 MB segments in /dev/shm; remove the ones this test run created.
+
+    Runs after every test, when the nodes this run started have ended; a segment still
+    mapped by a process stays usable for it after the unlink.
+    """
+    before = _fast_dds_files()
+    yield
+    for path in _fast_dds_files() - before:
+        path.unlink(missing_ok=True)

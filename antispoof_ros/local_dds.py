@@ -38,6 +38,27 @@ def local_dds_environment(domain_id: int | None = None) -> dict[str, str]:
     }
 
 
+SHARED_MEMORY = Path('/dev/shm')
+
+
+def fast_dds_files() -> set[Path]:
+    """Fast DDS' shared-memory segments, port files and semaphores in /dev/shm."""
+    if not SHARED_MEMORY.is_dir():
+        return set()
+    return {path for path in SHARED_MEMORY.iterdir()
+            if path.name.startswith(('fastdds_', 'sem.fastdds_'))}
+
+
+def remove_fast_dds_files(created_after: set[Path]) -> None:
+    """Remove the Fast DDS files that are not in ``created_after`` (a ``fast_dds_files()``).
+
+    Fast DDS leaves its 64 MB segments behind when participants end; call this once the
+    processes that made them are gone. A segment still mapped stays usable after unlink.
+    """
+    for path in fast_dds_files() - created_after:
+        path.unlink(missing_ok=True)
+
+
 def apply_local_dds_environment(domain_id: int | None = None) -> dict[str, str]:
     """Set the local-only variables in this process (before ``rclpy.init``) and return them."""
     env = local_dds_environment(domain_id)

@@ -8,11 +8,14 @@ started by a test inherit them.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from antispoof_ros.local_dds import apply_local_dds_environment
+from antispoof_ros.local_dds import (
+    apply_local_dds_environment,
+    fast_dds_files,
+    remove_fast_dds_files,
+)
 
 DDS_ENVIRONMENT = apply_local_dds_environment()
 
@@ -31,25 +34,9 @@ def ros_context() -> Iterator[Context]:
         rclpy.try_shutdown(context=context)
 
 
-SHARED_MEMORY = Path('/dev/shm')
-
-
-def _fast_dds_files() -> set[Path]:
-    """Fast DDS' shared-memory segments, port files and semaphores."""
-    if not SHARED_MEMORY.is_dir():
-        return set()
-    return {path for path in SHARED_MEMORY.iterdir()
-            if path.name.startswith(('fastdds_', 'sem.fastdds_'))}
-
-
 @pytest.fixture(scope='session', autouse=True)
 def remove_fast_dds_files_of_this_run() -> Iterator[None]:
-    """Fast DDS leaves 64 MB segments in /dev/shm; remove the ones this test run created.
-
-    Runs after every test, when the nodes this run started have ended; a segment still
-    mapped by a process stays usable for it after the unlink.
-    """
-    before = _fast_dds_files()
+    """Remove the Fast DDS shared-memory files this test run created, after every test."""
+    before = fast_dds_files()
     yield
-    for path in _fast_dds_files() - before:
-        path.unlink(missing_ok=True)
+    remove_fast_dds_files(before)

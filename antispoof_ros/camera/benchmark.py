@@ -22,7 +22,11 @@ import time
 
 from antispoof_ros.camera.phase_coded_images import decode_phase, write_phase_coded_folder
 from antispoof_ros.flash import DEFAULT_PATTERN
-from antispoof_ros.local_dds import apply_local_dds_environment
+from antispoof_ros.local_dds import (
+    apply_local_dds_environment,
+    fast_dds_files,
+    remove_fast_dds_files,
+)
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -64,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.seconds <= 0 or args.warmup < 0:
         parser.error('--seconds must be positive and --warmup not negative')
     apply_local_dds_environment()
+    shared_memory_before = fast_dds_files()
 
     import rclpy  # after the DDS environment is set
     from rclpy.executors import SingleThreadedExecutor
@@ -111,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             executor.shutdown()
             node.destroy_node()
             rclpy.try_shutdown()
+            remove_fast_dds_files(shared_memory_before)
 
     if not received:
         print('error: no frame received', file=sys.stderr)

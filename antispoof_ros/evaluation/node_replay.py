@@ -22,7 +22,7 @@ import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from antispoof_ros.flash import DEFAULT_PATTERN, pair_config
-from antispoof_ros.local_dds import local_dds_environment
+from antispoof_ros.local_dds import fast_dds_files, local_dds_environment, remove_fast_dds_files
 from antispoof_ros.model_metadata import ModelMetadata
 from antispoof_ros.msg import FlashFrame, LivenessResult
 from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
@@ -47,6 +47,7 @@ def replay_through_liveness_node(
 ) -> None:
     """Replay ``bag`` (``rate`` None: as fast as acknowledged) and pass every result on."""
     config = pair_config(model_metadata(model).pair)
+    shared_memory_before = fast_dds_files()
     env = {**os.environ, **local_dds_environment()}
     os.environ.update(env)
     node = subprocess.Popen(
@@ -90,3 +91,4 @@ def replay_through_liveness_node(
                 process.wait(timeout=30)
         listener.destroy_node()
         rclpy.try_shutdown()
+        remove_fast_dds_files(shared_memory_before)

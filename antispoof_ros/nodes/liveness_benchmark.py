@@ -30,7 +30,11 @@ from std_msgs.msg import Header
 from antispoof_ros.camera.phase_coded_images import phase_coded_frame
 from antispoof_ros.flash import Phase
 from antispoof_ros.image_conversion import array_to_image
-from antispoof_ros.local_dds import apply_local_dds_environment
+from antispoof_ros.local_dds import (
+    apply_local_dds_environment,
+    fast_dds_files,
+    remove_fast_dds_files,
+)
 from antispoof_ros.msg import EyeCorners, FlashFrame, LivenessResult
 from antispoof_ros.nodes.liveness_node import SHIPPED_MODELS
 from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
@@ -62,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.seconds <= 0:
         parser.error('--seconds must be positive')
     apply_local_dds_environment()  # before rclpy.init: shared memory only
+    shared_memory_before = fast_dds_files()
 
     with tempfile.TemporaryDirectory(prefix='liveness_benchmark_') as tmp:
         model = args.model or SHIPPED_MODELS / 'p2_face.onnx'
@@ -139,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             node.wait(timeout=30)
             feeder.destroy_node()
             rclpy.try_shutdown()
+            remove_fast_dds_files(shared_memory_before)
 
     if not results:
         print('error: no LivenessResult received', file=sys.stderr)

@@ -221,6 +221,19 @@ def trace_heightfield(surface: Surface, rotation: np.ndarray, translation: np.nd
     return u, v, t_hi, hit
 
 
+def _toward_light(light: Light, px: np.ndarray, py: np.ndarray, pz: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Unit direction from surface points to a point light, and the squared distance.
+
+    The distance is clamped at 1 cm so a light touching the surface stays finite.
+    """
+    lx, ly, lz = (float(light.position[0]) - px, float(light.position[1]) - py,
+                  float(light.position[2]) - pz)
+    d2 = np.maximum(lx * lx + ly * ly + lz * lz, 1.0)
+    inv = 1.0 / np.sqrt(d2)
+    return lx * inv, ly * inv, lz * inv, d2
+
+
 def _rotate(rotation: np.ndarray, xyz: tuple[np.ndarray, ...], offset: np.ndarray | None = None
             ) -> tuple[np.ndarray, ...]:
     """Rotate (and translate) a vector field given as three component arrays."""
@@ -251,11 +264,7 @@ def _shade_texture(surface: Surface, rotation: np.ndarray, translation: np.ndarr
     grid = surface.shading
     px, py, pz = _rotate(rotation, grid.points, translation)
     nx, ny, nz = _rotate(rotation, grid.normals)
-    lx, ly, lz = (float(light.position[0]) - px, float(light.position[1]) - py,
-                  float(light.position[2]) - pz)
-    d2 = np.maximum(lx * lx + ly * ly + lz * lz, 1.0)
-    inv = 1.0 / np.sqrt(d2)
-    lx, ly, lz = lx * inv, ly * inv, lz * inv
+    lx, ly, lz, d2 = _toward_light(light, px, py, pz)
     n_dot_l = np.clip(nx * lx + ny * ly + nz * lz, 0, 1)
     scale = np.float32(light.power * REFERENCE_DISTANCE_CM**2) / d2
     if light.casts_shadows:
@@ -475,11 +484,7 @@ def _sheet_radiance(sheet: _Sheet, body: _Body, view: _Viewport, flashes: dict[P
     base = ambient_level * (0.7 - 0.3 * ny) * diffuse_ink + sheet.emission * ink * 0.25
 
     def lit_by(light: Light) -> np.ndarray:
-        lx, ly, lz = (float(light.position[0]) - px, float(light.position[1]) - py,
-                      float(light.position[2]) - pz)
-        d2 = np.maximum(lx * lx + ly * ly + lz * lz, 1.0)
-        inv = 1.0 / np.sqrt(d2)
-        lx, ly, lz = lx * inv, ly * inv, lz * inv
+        lx, ly, lz, d2 = _toward_light(light, px, py, pz)
         n_dot_l = np.clip(nx * lx + ny * ly + nz * lz, 0, 1)
         hx, hy, hz = lx - px * inv_view, ly - py * inv_view, lz - pz * inv_view
         n_dot_h = np.clip((nx * hx + ny * hy + nz * hz) / np.sqrt(hx * hx + hy * hy + hz * hz),

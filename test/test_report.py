@@ -26,12 +26,13 @@ from antispoof_ros.evaluation.report import (
 )
 
 COLUMNS = ('score', 'label', 'species', 'split', 'subject')
-# Validation: the lowest threshold with max APCER <= 5 % lies midway between 0.5 (the
-# highest attack score) and 0.75 (the lowest bona fide score): 0.625, exact in binary.
+# Validation: the lowest threshold with max APCER <= 1 % (the default BPCER100 operating point)
+# lies midway between 0.5 (the highest attack score) and 0.75 (the lowest bona fide score):
+# 0.625, exact in binary.
 VAL_ROWS = [
-    (0.875, 1, 'live', 'val', 'a'), (0.75, 1, 'live', 'val', 'b'),
-    (0.125, 0, 'print', 'val', 'a'), (0.25, 0, 'print', 'val', 'b'),
-    (0.1875, 0, 'mask', 'val', 'a'), (0.5, 0, 'mask', 'val', 'b'),
+    (0.875, 1, 'live', 'validation', 'a'), (0.75, 1, 'live', 'validation', 'b'),
+    (0.125, 0, 'print', 'validation', 'a'), (0.25, 0, 'print', 'validation', 'b'),
+    (0.1875, 0, 'mask', 'validation', 'a'), (0.5, 0, 'mask', 'validation', 'b'),
 ]
 # Test at 0.625: live 0.6 rejected (BPCER 1/4; 0.625 is a tie, accepted), print 0.7
 # accepted (APCER 1/2), no mask accepted (APCER 0); 6 of 8 correct.
@@ -76,7 +77,7 @@ def test_cli_report_has_the_hand_counted_figures(tmp_path, scores_csv, capsys):
     document = json.loads((out / 'metrics.json').read_text())
     assert document['model'] == {'name': 'p2', 'sha256': file_sha256(model)}
     assert document['threshold']['value'] == 0.625
-    assert document['threshold']['target'] == 'bpcer20'
+    assert document['threshold']['target'] == 'bpcer100'
     assert document['threshold']['validation'] == {'apcer_max': 0, 'bpcer': 0}
     metrics = document['metrics']
     assert metrics['apcer'] == {'mask': 0, 'print': 1 / 2}
@@ -92,7 +93,7 @@ def test_cli_report_has_the_hand_counted_figures(tmp_path, scores_csv, capsys):
     assert file_sha256(model) in markdown and 'toy-v1' in markdown
     assert '| P2 | 75.0 % | 50.0 % | 100.0 % | 75.0 % |' in markdown
     assert '| **max (worst species: print)** | | | **50.00 %** |' in markdown
-    assert 'threshold 0.625 chosen as the lowest threshold with max APCER <= 5%' in markdown
+    assert 'threshold 0.625 chosen as the lowest threshold with max APCER <= 1%' in markdown
     assert '(det.png)' in markdown and '(scores.png)' in markdown
     assert imread(out / 'det.png').shape[2] in (3, 4)
 
@@ -147,7 +148,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         'missing column': ([str(no_subject)], 'missing columns subject'),
         'label not 0/1': ([str(bad_label)], 'labels must be 0 (attack) or 1 (bona fide)'),
         'score not a number': ([str(word_score)], "column score holds 'high'"),
-        'no validation rows': ([str(no_val)], "no rows of split 'val'"),
+        'no validation rows': ([str(no_val)], "no rows of split 'validation'"),
         'unknown target': ([str(no_val), '--threshold', 'best'], "threshold target 'best'"),
         'python objects in npz': ([str(objects)], 'not a readable .npz'),
         'unknown suffix': ([str(tmp_path / 'scores.txt')], 'no such file'),

@@ -260,7 +260,7 @@ def test_resumed_run_equals_uninterrupted_run(tiny_cache: Path, tmp_path: Path) 
     assert metadata.training_data_id == card['data']['data_id'] == dataset.data_id
     assert (metadata.region, metadata.pair, metadata.input_width) == ('eye', 'P2', 48)
     assert metadata.threshold == card['threshold']['value']
-    assert card['threshold']['target'] == 'bpcer20'
+    assert card['threshold']['target'] == 'bpcer100'
     assert card['metrics']['validation']['threshold'] == metadata.threshold
     assert card['training']['seed'] == 5 and card['training']['epochs_run'] == 2
     assert set(card['metrics']) == {'validation', 'test'}

@@ -3,7 +3,7 @@ r"""Build an evaluation report from saved score files.
 Example::
 
     python -m antispoof_ros.evaluation --scores p2_scores.npz --out reports/p2 \
-        --model models/p2.onnx --input-type P2 --threshold bpcer20 \
+        --model models/p2.onnx --input-type P2 --threshold bpcer100 \
         --compare P1=p1_scores.npz --compare P3=p3_scores.npz --history p2_history.json
 
 Score files (.npz or .csv) hold the columns score, label, species, split, subject. The
@@ -19,6 +19,7 @@ from pathlib import Path
 import sys
 
 from antispoof_ros.evaluation.metrics import (
+    DEFAULT_THRESHOLD_TARGET,
     THRESHOLD_TARGETS,
     Evaluation,
     ThresholdChoice,
@@ -49,11 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument('--val-scores', type=Path,
                         help='score file holding the validation rows (default: --scores)')
     parser.add_argument('--split', default='test', help='split to evaluate (default: test)')
-    parser.add_argument('--val-split', default='val',
-                        help='split the threshold is chosen on (default: val)')
-    parser.add_argument('--threshold', default='bpcer20',
+    parser.add_argument('--val-split', default='validation',
+                        help='split the threshold is chosen on (default: validation, the name '
+                             'the training pipeline writes)')
+    parser.add_argument('--threshold', default=DEFAULT_THRESHOLD_TARGET,
                         help=f'{", ".join(THRESHOLD_TARGETS)} or a fixed number (default: '
-                             'bpcer20)')
+                             f'{DEFAULT_THRESHOLD_TARGET})')
     parser.add_argument('--model', type=Path, help='model file, hashed with sha256')
     parser.add_argument('--model-name', help='model name (default: model file name)')
     parser.add_argument('--input-type', help='row name in the accuracy table, e.g. P2')

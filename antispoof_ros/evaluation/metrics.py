@@ -35,6 +35,8 @@ BONA_FIDE_SPECIES = 'live'
 DEFAULT_ATTACK_TYPES = ('print', 'mask')
 APCER_LIMITS = {'bpcer20': 0.05, 'bpcer100': 0.01}
 THRESHOLD_TARGETS = (*APCER_LIMITS, 'eer')
+# The project's operating point: every PAI species at most 1 % APCER (on validation data).
+DEFAULT_THRESHOLD_TARGET = 'bpcer100'
 
 
 def attack_type(species: str) -> str:
@@ -272,7 +274,7 @@ def choose_threshold(
     val_scores: Sequence[float] | np.ndarray,
     val_labels: Sequence[int] | np.ndarray,
     val_species: Sequence[str] | np.ndarray,
-    target: str | float = 'bpcer20',
+    target: str | float = DEFAULT_THRESHOLD_TARGET,
 ) -> ThresholdChoice:
     """Choose the decision threshold on a validation split, to be applied unchanged to test.
 

@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from antispoof_ros.alignment import normalize_samplewise, region_by_name
 from antispoof_ros.evaluation.metrics import (
+    DEFAULT_THRESHOLD_TARGET,
     THRESHOLD_TARGETS,
     Presentations,
     choose_threshold,
@@ -163,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--rotation', type=float, default=30.0, help='degrees, +-')
     parser.add_argument('--shift', type=float, default=0.1, help='fraction of size, +-')
     parser.add_argument('--zoom', type=float, default=0.15, help='Keras zoom_range')
-    parser.add_argument('--threshold-target', type=_threshold_target, default='bpcer20',
+    parser.add_argument('--threshold-target', type=_threshold_target,
+                        default=DEFAULT_THRESHOLD_TARGET,
                         help=f'exported decision threshold: {", ".join(THRESHOLD_TARGETS)} '
                         '(chosen on validation data) or a fixed number in [0, 1]')
     parser.add_argument('--max-steps', type=_positive_int, default=None,

@@ -34,7 +34,11 @@ from antispoof_ros.image_conversion import array_to_image
 from antispoof_ros.landmarks.benchmark import moving_face_frames, percentiles
 from antispoof_ros.landmarks.samples import DEFAULT_ANNOTATIONS
 from antispoof_ros.landmarks.tracker import TrackerConfig
-from antispoof_ros.local_dds import apply_local_dds_environment
+from antispoof_ros.local_dds import (
+    apply_local_dds_environment,
+    fast_dds_files,
+    remove_fast_dds_files,
+)
 from antispoof_ros.msg import EyeCorners, FlashFrame
 from antispoof_ros.nodes.topics import EYE_CORNERS, flash_frame_topic
 
@@ -232,6 +236,7 @@ def print_report(figures: dict, args: Arguments) -> None:
 def run(args: Arguments) -> dict:
     """Start the node, pump frames through it and return the figures."""
     apply_local_dds_environment()  # inherited by the node process
+    shared_memory_before = fast_dds_files()
     frames = [FlashFrame(header=Header(frame_id='nir_camera_optical_frame'),
                          phase=FlashFrame.PHASE_FRONT, image=array_to_image(pixels, 'mono8'))
               for pixels in moving_face_frames(16, args.scale, args.annotations)]
@@ -250,6 +255,7 @@ def run(args: Arguments) -> dict:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+            remove_fast_dds_files(shared_memory_before)
     return report(pump, wall, cpu, args)
 
 

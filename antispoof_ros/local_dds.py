@@ -49,13 +49,36 @@ def fast_dds_files() -> set[Path]:
             if path.name.startswith(('fastdds_', 'sem.fastdds_'))}
 
 
+def shared_memory_in_use() -> set[Path]:
+    """Files in /dev/shm that a running process (readable to us) has mapped or open."""
+    in_use: set[Path] = set()
+    prefix = f'{SHARED_MEMORY}/'
+    for process in Path('/proc').iterdir():
+        if not process.name.isdigit():
+            continue
+        try:
+            for line in (process / 'maps').read_text().splitlines():
+                start = line.find(prefix)
+                if start >= 0:
+                    in_use.add(Path(line[start:].removesuffix(' (deleted)')))
+            for descriptor in (process / 'fd').iterdir():
+                target = os.readlink(descriptor)
+                if target.startswith(prefix):
+                    in_use.add(Path(target))
+        except OSError:  # the process ended meanwhile, or is not ours to read
+            continue
+    return in_use
+
+
 def remove_fast_dds_files(created_after: set[Path]) -> None:
     """Remove the Fast DDS files that are not in ``created_after`` (a ``fast_dds_files()``).
 
     Fast DDS leaves its 64 MB segments behind when participants end; call this once the
-    processes that made them are gone. A segment still mapped stays usable after unlink.
+    processes that made them are gone. Files that some running process still maps or holds
+    open stay: they may belong to another run on the same machine, whose participants
+    find each other through them by name.
     """
-    for path in fast_dds_files() - created_after:
+    for path in fast_dds_files() - created_after - shared_memory_in_use():
         path.unlink(missing_ok=True)
 
 

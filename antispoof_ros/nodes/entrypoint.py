@@ -31,7 +31,8 @@ SIGNAL_POLL_PERIOD_S = 0.2
 NodeFactory = Callable[[], Node]
 
 
-def _fail(program: str, reason: str) -> int:
+def config_error(program: str, reason: str) -> int:
+    """Print the one-line error of an unusable configuration; the exit status to return."""
     print(f'[ERROR] {program}: {reason}', file=sys.stderr, flush=True)
     return EXIT_CONFIG_ERROR
 
@@ -88,11 +89,11 @@ def run_nodes(
     args = sys.argv if args is None else args
     problem = _params_file_problem(args)
     if problem:
-        return _fail(program, problem)
+        return config_error(program, problem)
     try:
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except Exception as error:  # noqa: BLE001 - rcl reports bad --ros-args as RCLError
-        return _fail(program, f'cannot start ROS: {str(error).strip().splitlines()[0]}')
+        return config_error(program, f'cannot start ROS: {str(error).strip().splitlines()[0]}')
 
     nodes: list[Node] = []
     executor = SingleThreadedExecutor()
@@ -106,7 +107,7 @@ def run_nodes(
         while not stop.requested:
             executor.spin_once(timeout_sec=SIGNAL_POLL_PERIOD_S)
     except ConfigError as error:
-        return _fail(program, f'configuration error: {error}')
+        return config_error(program, f'configuration error: {error}')
     except (KeyboardInterrupt, ExternalShutdownException):
         pass  # a signal while the nodes were being created
     finally:

@@ -15,6 +15,8 @@ verifies, before any pixel is used:
    every coordinate finite.
 
 Any failure drops the set and counts it under one reason; the first failing check names it.
+``StreamMonitor`` counts what never reaches the validator: a frame whose partner was lost
+and a duplicate of a set already emitted are discarded by the synchronizer without a trace.
 No ROS import: ``FrameInfo.from_msg`` and ``CornerInfo.from_msg`` only read attributes.
 """
 
@@ -211,3 +213,51 @@ class PairValidator:
         if corners.status != CornerStatus.OK or not corners.points.is_finite():
             return DropReason.BAD_INPUT
         return None
+
+
+class StreamAnomaly(StrEnum):
+    """What is wrong with a message's frame counter, seen against its own input stream."""
+
+    MISSING = 'missing'  # counters were skipped: messages lost upstream or in transport
+    DUPLICATE = 'duplicate'  # the newest counter again
+    OUT_OF_ORDER = 'out_of_order'  # older than the newest counter seen
+    COUNTER_JUMP = 'counter_jump'  # a jump of more than restart_gap_frames, either way
+
+
+@dataclass
+class StreamMonitor:
+    """Counts lost, duplicated and reordered messages of one input stream by frame counter.
+
+    One stream carries one phase (or the corners of one phase), so its counters step by the
+    pattern length. A jump beyond ``restart_gap_frames`` is a camera restart or a forged
+    counter: it is counted once and the stream follows the new counter, so neither a
+    restart nor one absurd counter turns into millions of "missing" frames. A message that
+    arrives late is counted twice: as missing when its successor arrives, then out of order.
+    """
+
+    step: int
+    restart_gap_frames: int = DEFAULT_RESTART_GAP_FRAMES
+    counts: Counter[StreamAnomaly] = field(default_factory=Counter, init=False)
+    _newest: int | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.step < 1:
+            raise ValueError(f'step must be at least 1, not {self.step}')
+
+    def add(self, counter: int) -> StreamAnomaly | None:
+        """Note one arriving message; return its anomaly (counted), if any."""
+        newest, self._newest = self._newest, counter
+        if newest is None:
+            return None
+        gap = counter - newest
+        if abs(gap) > self.restart_gap_frames:
+            anomaly = StreamAnomaly.COUNTER_JUMP
+        elif gap > 0:
+            missing = (gap - 1) // self.step
+            self.counts[StreamAnomaly.MISSING] += missing
+            return StreamAnomaly.MISSING if missing else None
+        else:
+            self._newest = newest  # an old message does not move the stream back
+            anomaly = StreamAnomaly.DUPLICATE if gap == 0 else StreamAnomaly.OUT_OF_ORDER
+        self.counts[anomaly] += 1
+        return anomaly

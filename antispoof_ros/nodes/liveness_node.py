@@ -10,8 +10,10 @@ closed: LIVE only ever follows a complete, valid pair with landmarks.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 import dataclasses
+from enum import StrEnum
+from functools import partial
 from pathlib import Path
 import time
 
@@ -47,7 +49,13 @@ from antispoof_ros.nodes.entrypoint import run_nodes
 from antispoof_ros.nodes.message_filters_compat import load_message_filters, stamp_nanoseconds
 from antispoof_ros.nodes.parameters import ConfigError, Param, declare_parameters, log_parameters
 from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
-from antispoof_ros.pairing import CornerInfo, FrameInfo, PairValidator
+from antispoof_ros.pairing import (
+    CornerInfo,
+    FrameInfo,
+    PairValidator,
+    StreamAnomaly,
+    StreamMonitor,
+)
 
 SHIPPED_MODELS = Path(__file__).resolve().parent.parent / 'models'
 DEBUG_CROP_TOPIC = 'liveness/debug_crop'
@@ -87,6 +95,25 @@ PARAMETERS = (
     Param('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', min_value=0.1,
           max_value=60.0),
 )
+
+
+class Unusable(StrEnum):
+    """Why a pair the validator accepted was not scored after all (counted in diagnostics)."""
+
+    BAD_IMAGE = 'bad_image'  # a frame's Image cannot be read or aligned
+    CORNERS_OUTSIDE_FRAME = 'corners_outside_frame'  # the crop would show no face
+    MODEL_ERROR = 'model_error'  # the model's output is no probability
+
+
+def corners_inside(points: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """True when every (x, y) lies within an image of ``shape`` (rows, columns, ...).
+
+    The landmark tracker never reports corners outside its frame, so corners that are
+    (finite but) elsewhere belong to another frame size or are corrupt.
+    """
+    height, width = shape[:2]
+    x, y = points[:, 0], points[:, 1]
+    return bool(np.all((x >= 0) & (x < width) & (y >= 0) & (y < height)))
 
 
 def _ros_time(nanoseconds: int) -> Time:
@@ -132,6 +159,8 @@ class LivenessNode(Node):
         self._pairs_in_period = 0
         self._last_published_unknown = False
         self._last_frame_b_s = -float('inf')
+        self.unusable: Counter[Unusable] = Counter()
+        self.input_monitors: list[StreamMonitor] = []
         self._subscribe(pattern, landmark_phase)
         self.create_timer(0.1, self.check_timeout)
         self.create_timer(config['diagnostics_period_s'], self.publish_diagnostics)
@@ -170,6 +199,10 @@ class LivenessNode(Node):
             inputs.append(frame_b)
         frame_b.registerCallback(self._note_arrival)
         inputs.append(message_filters.Subscriber(self, EyeCorners, EYE_CORNERS, qos_profile=qos))
+        for source in inputs:  # lost, duplicated, reordered inputs, before synchronizing
+            monitor = StreamMonitor(len(pattern))
+            source.registerCallback(partial(self._note_input, monitor))
+            self.input_monitors.append(monitor)
         positions = [pattern.index(p) for p in (self.pair.phase_a, self.pair.phase_b,
                                                 landmark_phase)]
         spread_frames = max(positions) - min(positions)
@@ -182,6 +215,10 @@ class LivenessNode(Node):
             f'synchronizing {", ".join(s.getTopic() for s in inputs)} '
             f'(slop {1000 * slop_s:.1f} ms, {message_filters.__name__})'
         )
+
+    @staticmethod
+    def _note_input(monitor: StreamMonitor, message: FlashFrame | EyeCorners) -> None:
+        monitor.add(int(message.frame_counter))
 
     def _note_arrival(self, frame: FlashFrame) -> None:
         self._arrivals[stamp_nanoseconds(frame.header.stamp)] = time.perf_counter()
@@ -214,9 +251,14 @@ class LivenessNode(Node):
         if not verdict.ok:
             return PairOutcome.dropped(verdict.reason)
         try:
-            crop = align_pair(image_to_array(frame_a.image), image_to_array(frame_b.image),
-                              corner_info.points, self.region, self.config['eye'])
+            pixels_a, pixels_b = image_to_array(frame_a.image), image_to_array(frame_b.image)
+            if not corners_inside(corner_info.points.as_array(), pixels_a.shape):
+                self.unusable[Unusable.CORNERS_OUTSIDE_FRAME] += 1
+                return PairOutcome.invalid(Reason.BAD_INPUT)
+            crop = align_pair(pixels_a, pixels_b, corner_info.points, self.region,
+                              self.config['eye'])
         except (ImageFormatError, AlignmentError) as error:
+            self.unusable[Unusable.BAD_IMAGE] += 1
             self.get_logger().warning(f'unusable pair: {error}', throttle_duration_sec=5.0)
             return PairOutcome.invalid(Reason.BAD_INPUT)
         if self.debug_publisher is not None:
@@ -224,12 +266,12 @@ class LivenessNode(Node):
             self.debug_publisher.publish(
                 array_to_image(side_by_side.astype(np.uint8), 'mono8', frame_b.header)
             )
-        score = self.model.predict(to_model_input(crop))
-        if np.isnan(score):
+        outcome = PairOutcome.scored(self.model.predict(to_model_input(crop)))
+        if not outcome.valid:
+            self.unusable[Unusable.MODEL_ERROR] += 1
             self.get_logger().warning('model output is not a probability',
                                       throttle_duration_sec=5.0)
-            return PairOutcome.invalid(Reason.MODEL_ERROR)
-        return PairOutcome.scored(score)
+        return outcome
 
     def _publish(self, fused: FusedDecision, outcome: PairOutcome, frame_a: FlashFrame | None,
                  frame_b: FlashFrame | None, latency_ms: float) -> None:
@@ -282,6 +324,9 @@ class LivenessNode(Node):
             'latency_p50_ms': f'{np.percentile(latencies, 50):.2f}' if latencies else 'nan',
             'latency_p99_ms': f'{np.percentile(latencies, 99):.2f}' if latencies else 'nan',
             **{f'pairs_{key}': count for key, count in self.validator.counts().items()},
+            **{f'pairs_{reason.value}': self.unusable[reason] for reason in Unusable},
+            **{f'input_{anomaly.value}': sum(m.counts[anomaly] for m in self.input_monitors)
+               for anomaly in StreamAnomaly},
             'model': self.model.metadata.name,
             'model_sha256': self.model.sha256,
         }

@@ -1,25 +1,286 @@
-"""The main job end to end, small: render, replay at camera speed, verdict table, summary."""
+"""The main job: scenario pick, emulator folder, counter -> scenario attribution, and runs.
+
+The slow tests run the real command on a small emulator folder (2 scenarios x 3 cycles,
+rendered once per module), on a rendered bag, on the rig path with an emulated camera, and
+interrupt a run to check that its node processes are gone.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
+import os
 from pathlib import Path
+import signal
 import subprocess
 import sys
 
+from builtin_interfaces.msg import Time
 import pytest
 
-pytestmark = [pytest.mark.ros, pytest.mark.slow]
+from antispoof_ros.demo.__main__ import main
+from antispoof_ros.demo.scenarios import (
+    EmulatorFolder,
+    LoopTracker,
+    cache_name,
+    locate,
+    pick_demo_scenarios,
+    unseen_scenarios,
+    write_emulator_folder,
+)
+from antispoof_ros.demo.scoreboard import Scoreboard, scenario_name, verdict
+from antispoof_ros.flash import DEFAULT_PATTERN
+from antispoof_ros.msg import LivenessResult
+from antispoof_ros.synthetic.protocol import ProtocolConfig, build_protocol
+from antispoof_ros.synthetic.scene import Pose, Species
+
+LIVE, SPOOF, UNKNOWN = (LivenessResult.DECISION_LIVE, LivenessResult.DECISION_SPOOF,
+                        LivenessResult.DECISION_UNKNOWN)
+CONFIG = Path(__file__).resolve().parent.parent / 'config' / 'antispoof.yaml'
+SMALL_FOLDER = cache_name('emulator', unseen_scenarios(2), 3, seed=0)  # what the demo looks for
 
 
-def test_demo_prints_a_verdict_per_scenario_and_a_summary(tmp_path: Path) -> None:
-    result = subprocess.run(
+# -- attribution ----------------------------------------------------------------------------
+def folder(first_image: list[int], n_images: int) -> EmulatorFolder:
+    labels = [{'species': 'live', 'lighting': 'office'} for _ in first_image]
+    return EmulatorFolder(Path('unused'), labels, first_image, n_images)
+
+
+def test_counter_names_the_image_and_scenario_across_wraparounds() -> None:
+    starts, n = [0, 40, 80], 120  # three scenarios of 10 cycles
+    assert locate(0, starts, n) == locate(0, starts, n, first_counter=0)
+    assert (locate(39, starts, n).loop, locate(39, starts, n).scenario) == (0, 0)
+    assert (locate(40, starts, n).loop, locate(40, starts, n).scenario) == (0, 1)
+    assert (locate(119, starts, n).loop, locate(119, starts, n).scenario) == (0, 2)
+    assert (locate(120, starts, n).loop, locate(120, starts, n).scenario) == (1, 0)
+    assert (locate(1000 * 120 + 85, starts, n).loop,
+            locate(1000 * 120 + 85, starts, n).scenario) == (1000, 2)
+
+
+def test_counter_is_taken_relative_to_the_first_image() -> None:
+    assert locate(10, [0, 8], 16, first_counter=10).scenario == 0
+    assert locate(18, [0, 8], 16, first_counter=10).scenario == 1
+    assert locate(26, [0, 8], 16, first_counter=10).loop == 1
+    with pytest.raises(ValueError, match='precedes the first image'):
+        locate(9, [0, 8], 16, first_counter=10)
+
+
+def test_loop_tracker_scores_the_first_whole_pass_after_start_up() -> None:
+    tracker = LoopTracker(folder([0, 8], 16))
+    assert tracker.scenario_of(10) is None  # start-up pass (0): maybe incomplete
+    assert tracker.scored_loop == 1
+    assert tracker.scenario_of(14) is None
+    assert [tracker.scenario_of(c) for c in (18, 22, 26, 30)] == [0, 0, 1, 1]
+    assert not tracker.finished
+    assert tracker.scenario_of(34) is None  # pass 2: the scored pass is over
+    assert tracker.finished
+
+
+def test_loop_tracker_skips_a_pass_begun_before_the_nodes_listened() -> None:
+    tracker = LoopTracker(folder([0, 8], 16))
+    assert tracker.scenario_of(2) is None  # even the very first image is not trusted
+    assert tracker.scenario_of(18) == 0
+
+
+# -- scenario pick --------------------------------------------------------------------------
+def test_pick_covers_every_species_lighting_and_print_kind_first() -> None:
+    protocol = build_protocol(ProtocolConfig(seed=0))
+    pool = [s for s in protocol.scenarios if s.split.value == 'test']
+    groups = {(s.species, s.lighting, s.print_kind) for s in pool}
+    picked = pick_demo_scenarios(pool, len(groups))
+    assert {(s.species, s.lighting, s.print_kind) for s in picked} == groups
+    assert {s.pose for s in picked if s.species is not Species.PRINT} == {Pose.CAMERA}
+    more = pick_demo_scenarios(pool, len(groups) + 2)
+    assert more[:len(groups)] == picked
+    assert [s.pose for s in more[len(groups):]] == [Pose.AHEAD, Pose.AHEAD]
+
+
+def test_default_pick_is_deterministic_and_unseen() -> None:
+    first, again = unseen_scenarios(12), unseen_scenarios(12)
+    assert [s.scenario_id for s in first] == [s.scenario_id for s in again]
+    assert len(first) == 12 and all(s.split.value == 'test' for s in first)
+    assert Counter(s.species.value for s in first) == {'live': 4, 'mask': 4, 'print': 4}
+
+
+# -- scoreboard -----------------------------------------------------------------------------
+def result(pair: int, fused: int, counter_b: int = 2, latency_ms: float = 3.0
+           ) -> LivenessResult:
+    return LivenessResult(pair_decision=pair, decision=fused, frame_counter_b=counter_b,
+                          latency_ms=latency_ms, stamp_b=Time(sec=1, nanosec=0))
+
+
+def test_verdict_of_each_decision_per_species() -> None:
+    assert verdict('live', LIVE) == 'correct' and verdict('live', SPOOF) == 'wrong'
+    assert verdict('mask', SPOOF) == 'correct' and verdict('print', LIVE) == 'wrong'
+    assert verdict('live', UNKNOWN) == verdict('mask', UNKNOWN) == 'unknown'
+
+
+def test_scoreboard_rows_and_summary() -> None:
+    labels = [{'species': 'live', 'lighting': 'dark', 'pose': 'camera', 'subject': 's005'},
+              {'species': 'print', 'lighting': 'office', 'print_kind': 'bw',
+               'subject': 's010'},
+              {'species': 'mask', 'lighting': 'office', 'mask_id': 1, 'pose': 'ahead',
+               'subject': 's012'}]
+    rows: list[str] = []
+    board = Scoreboard(labels, [3, 3, 3], write=rows.append)
+    board.add(0, result(LIVE, UNKNOWN), arrival_ns=1_010_000_000)
+    board.add(0, result(SPOOF, LIVE, latency_ms=5.0), arrival_ns=1_030_000_000)
+    assert board.print_finished() == 0  # scenario 1 may still get results
+    board.add(1, result(UNKNOWN, UNKNOWN), arrival_ns=None)
+    assert board.print_finished() == 1
+    assert not board.complete
+    assert board.print_finished(final=True) == 3
+    assert 'live dark camera s005' in rows[0] and '2/3' in rows[0] and rows[0].endswith('LIVE')
+    assert rows[0].split()[-4:] == ['1', '1', '0', 'LIVE']
+    assert rows[1].split()[-4:] == ['0', '0', '1', 'UNKNOWN']
+    assert rows[2].endswith('- (no result)') and '0/3' in rows[2]
+    summary = '\n'.join(board.summary())
+    assert 'live    pairs correct 1, wrong 1, unknown 0; scenarios correct 1' in summary
+    assert 'mask    pairs correct 0, wrong 0, unknown 0; scenarios correct 0, wrong 0, ' \
+           'unknown 1' in summary
+    assert 'p50 20.00 ms' in summary  # stamp 1 s -> arrival 1.01 / 1.03 s
+    assert scenario_name(labels[2]) == 'mask m01 office ahead s012'
+    assert scenario_name({**labels[2], 'scenario': 'mask-m01-s012-office-ahead'}) == \
+        'mask-m01-s012-office-ahead'
+
+
+# -- command line ---------------------------------------------------------------------------
+@pytest.mark.parametrize('argv, message', [
+    (['--scenarios', '0'], '--scenarios must be at least 1'),
+    (['--model', 'no/such.onnx'], 'no such file: no/such.onnx'),
+    (['--ground-truth-corners'], 'need --source bag'),
+    (['--source', 'bag', '--rate', '0'], "'0' is not a positive number"),
+    (['--frame-rate', '500'], '--frame-rate must be between'),
+])
+def test_bad_arguments_give_one_error_line(argv: list[str], message: str,
+                                           capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count('\n') == 1
+
+
+def test_unreadable_emulator_folder_is_one_error_line(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    broken = tmp_path / cache_name('emulator', unseen_scenarios(1), 2, seed=0)
+    broken.mkdir()
+    (broken / 'scenarios.json').write_text('{"labels": []}')
+    assert main(['--scenarios', '1', '--cycles', '2', '--out', str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert 'not a demo emulator folder' in error and error.count('\n') == 1
+
+
+# -- real runs ------------------------------------------------------------------------------
+@pytest.fixture(scope='module')
+def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A work folder holding the rendered emulator folder of 2 scenarios x 3 cycles."""
+    out = tmp_path_factory.mktemp('demo')
+    write_emulator_folder(out / SMALL_FOLDER, unseen_scenarios(2), cycles=3)
+    return out
+
+
+def run_demo(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, '-m', 'antispoof_ros.demo', *args],
+                          capture_output=True, text=True, timeout=240)
+
+
+def table_rows(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines()
+            if line[:5].strip().isdigit() and line.split()[-1] in ('LIVE', 'SPOOF', 'UNKNOWN')]
+
+
+@pytest.mark.slow
+def test_emulator_folder_is_whole_cycles_in_firing_order(demo_out: Path) -> None:
+    emulator = EmulatorFolder.load(demo_out / SMALL_FOLDER)
+    names = sorted(p.name for p in emulator.images.iterdir())
+    assert len(names) == emulator.n_images == 24
+    assert [n.split('_')[1].split('.')[0] for n in names] == \
+        [p.label for p in DEFAULT_PATTERN] * 6
+    assert emulator.first_image == [0, 12] and emulator.cycles == [3, 3]
+    assert [label['species'] for label in emulator.labels] == ['live', 'mask']
+    with pytest.raises(ValueError, match='already exists'):
+        write_emulator_folder(emulator.path, unseen_scenarios(1), cycles=1)
+    assert [p.name for p in demo_out.iterdir()] == [SMALL_FOLDER]  # no staging left
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_emulator_demo_prints_a_row_per_scenario_and_the_summary(demo_out: Path) -> None:
+    run = run_demo('--scenarios', '2', '--cycles', '3', '--out', str(demo_out))
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = table_rows(run.stdout)
+    assert len(rows) == 2, run.stdout
+    assert 'live-s005-office-camera' in rows[0] and 'mask-m01-s017-office-camera' in rows[1]
+    assert all(' 0/3 ' not in row for row in rows)
+    assert 'summary per species' in run.stdout
+    assert 'latency, end to end (frame B stamp -> result received here): p50' in run.stdout
+    assert 'frames/s delivered in the scored pass' in run.stdout
+    assert 'Traceback' not in run.stdout + run.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_bag_demo_through_the_landmark_node(tmp_path: Path) -> None:
+    # A quarter of camera speed: landmark_node keeps only its 5 newest frames, and on a busy
+    # machine its first detections fall behind a 120 Hz replay of scenarios this short.
+    run = run_demo('--source', 'bag', '--scenarios', '2', '--cycles', '3', '--rate', '0.25',
+                   '--out', str(tmp_path))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert len(table_rows(run.stdout)) == 2, run.stdout
+    assert 'with landmark_node (dlib)' in run.stdout
+    assert 'liveness_node (frame B arrival -> result published): p50' in run.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_rig_mode_prints_verdicts_until_the_time_is_up(demo_out: Path, tmp_path: Path) -> None:
+    images = demo_out / SMALL_FOLDER / 'images'
+    params = tmp_path / 'rig.yaml'
+    params.write_text(CONFIG.read_text().replace(
+        'emulated_cameras: 0', 'emulated_cameras: 1').replace(
+        'emulator_image_dir: ""', f'emulator_image_dir: "{images}"').replace(
+        'frame_rate_hz: 120.0', 'frame_rate_hz: 30.0'))
+    run = run_demo('--source', 'rig', '--params-file', str(params), '--seconds', '8',
+                   '--out', str(tmp_path))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert 'fused' in run.stdout and ' pairs: live ' in run.stdout
+
+
+def processes_mentioning(text: str) -> list[int]:
+    pids = []
+    for entry in Path('/proc').iterdir():
+        try:
+            if entry.name.isdigit() and text in (entry / 'cmdline').read_text():
+                pids.append(int(entry.name))
+        except OSError:
+            continue  # the process ended meanwhile
+    return pids
+
+
+@pytest.fixture
+def demo_process(demo_out: Path) -> Iterator[subprocess.Popen]:
+    process = subprocess.Popen(
         [sys.executable, '-m', 'antispoof_ros.demo', '--scenarios', '2', '--cycles', '3',
-         '--out', str(tmp_path)], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    rows = [line for line in result.stdout.splitlines()
-            if line.strip()[:1].isdigit() and ('LIVE' in line or 'SPOOF' in line
-                                               or 'UNKNOWN' in line)]
-    assert len(rows) == 2, result.stdout
-    assert 'summary per species' in result.stdout
-    assert 'liveness_node latency' in result.stdout
-    assert 'Traceback' not in result.stderr
+         '--frame-rate', '2', '--out', str(demo_out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    yield process
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_ctrl_c_stops_the_nodes_and_exits_non_zero(demo_process: subprocess.Popen,
+                                                   demo_out: Path) -> None:
+    assert demo_process.stdout is not None
+    for line in demo_process.stdout:
+        if line.startswith('pipeline up'):
+            break
+    assert processes_mentioning(str(demo_out / SMALL_FOLDER)), 'camera_node not running'
+    os.kill(demo_process.pid, signal.SIGINT)
+    _, stderr = demo_process.communicate(timeout=60)
+    assert demo_process.returncode == 130
+    assert stderr.strip() == 'antispoof_ros.demo: interrupted; nodes stopped'
+    assert processes_mentioning(str(demo_out / SMALL_FOLDER)) == []

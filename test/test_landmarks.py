@@ -250,6 +250,7 @@ def test_synthetic_accuracy_command_reports_every_pose_and_lighting(capsys) -> N
     from antispoof_ros.landmarks.synthetic_accuracy import main as synthetic_accuracy
 
     assert synthetic_accuracy(['--subjects', '1']) == 0
-    rows = [line for line in capsys.readouterr().out.splitlines() if 'found ' in line]
-    assert len(rows) == 12
-    assert all(line.split()[3].rstrip(',').split('/')[1] == '1' for line in rows)
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if 'found ' in line]
+    assert len(rows) == 12 * 2  # poses x lightings x (five-point, synthetic)
+    assert {row[2] for row in rows} == {'five-point', 'synthetic'}
+    assert all(row[4].rstrip(',').split('/')[1] == '1' for row in rows)

@@ -20,11 +20,17 @@ from antispoof_ros.landmarks.backend import FaceBox, LandmarkBackend
 
 MODEL_PACKAGE = 'face_recognition_models'
 FIVE_POINT_MODEL = 'face_recognition_models/models/shape_predictor_5_face_landmarks.dat'
+# Four-part model trained on the synthetic protocol's training split by
+# ``antispoof_ros.landmarks.shape_training`` (parts in EyeCornerPoints order, no nose).
+SYNTHETIC_CORNER_MODEL = (Path(__file__).resolve().parent.parent / 'models'
+                          / 'eye_corners_synthetic.dat')
 
 # Index of each corner in the 5-point shape, checked by eye on the astronaut and Grace Hopper
 # photos: 0/1 are the outer/inner corner of the eye on the image's right (the subject's left
 # eye), 2/3 those of the eye on the image's left (subject's right), 4 is the base of the nose.
 RIGHT_OUTER, RIGHT_INNER, LEFT_OUTER, LEFT_INNER, NOSE = 2, 3, 0, 1, 4
+FIVE_POINT_CORNERS = (RIGHT_OUTER, RIGHT_INNER, LEFT_OUTER, LEFT_INNER)
+CORNER_PARTS = (0, 1, 2, 3)  # a four-part corner model (shape_training) in field order
 
 # Ranges that a frontal-ish 5-point fit stays inside (ratios to the outer-corner distance),
 # with slack around what the sample photos give under +-15 deg roll, 0.5-1.5x scale and
@@ -74,8 +80,11 @@ def score_confidence(score: float) -> float:
 
 def shape_plausibility(points: np.ndarray, box: FaceBox) -> float:
     """Confidence in [0, 1] that five fitted points (dlib order) form a face in ``box``."""
-    right_outer, right_inner = points[RIGHT_OUTER], points[RIGHT_INNER]
-    left_outer, left_inner = points[LEFT_OUTER], points[LEFT_INNER]
+    if len(points) == len(CORNER_PARTS):  # a corner-only model: the corners in field order
+        right_outer, right_inner, left_outer, left_inner = points
+    else:
+        right_outer, right_inner = points[RIGHT_OUTER], points[RIGHT_INNER]
+        left_outer, left_inner = points[LEFT_OUTER], points[LEFT_INNER]
     eye_line = left_outer - right_outer
     outer_distance = float(np.hypot(*eye_line))
     if outer_distance < 1e-6 or box.width <= 0:
@@ -95,22 +104,41 @@ def shape_plausibility(points: np.ndarray, box: FaceBox) -> float:
         'eye_width': min(np.hypot(*(right_inner - right_outer)),
                          np.hypot(*(left_outer - left_inner))) / outer_distance,
         'inner_gap': float(np.hypot(*(left_inner - right_inner))) / outer_distance,
-        'nose_drop': float((points[NOSE] - eye_centre) @ across) / outer_distance,
     }
+    if len(points) > NOSE:
+        ratios['nose_drop'] = float((points[NOSE] - eye_centre) @ across) / outer_distance
     return min(_window_score(ratios[name], *PLAUSIBLE_RANGES[name]) for name in ratios)
 
 
 class DlibBackend(LandmarkBackend):
-    """dlib HOG detector (no upsampling) + 5-point shape predictor."""
+    """dlib HOG detector (no upsampling) + a shape predictor: the 5-point or a corner model."""
 
-    name = 'dlib-hog+5pt'
     # HOG window of 80 x 80 px: smaller faces need an upsampled (4x dearer) image.
     min_face_px = 80
 
     def __init__(self, model_path: Path | None = None, detection_threshold: float = 0.0) -> None:
-        """Load both models (~10 MB, ~50 ms); ``detection_threshold`` is the SVM score cut."""
+        """Load the detector and a shape model (default: dlib's 5-point model).
+
+        ``model_path`` may name a 5-part model in dlib's layout or a 4-part corner model;
+        ``detection_threshold`` is the HOG SVM score cut.
+        """
+        path = Path(model_path) if model_path else five_point_model_path()
+        if not path.is_file():
+            raise FileNotFoundError(f'landmark model not found: {path}')
         self.detector = dlib.get_frontal_face_detector()
-        self.predictor = dlib.shape_predictor(str(model_path or five_point_model_path()))
+        try:
+            self.predictor = dlib.shape_predictor(str(path))
+        except RuntimeError as error:
+            raise ValueError(f'{path} is not a dlib shape predictor: {error}') from None
+        # the binding does not expose the part count: fit once on a blank patch to read it
+        parts = self.predictor(np.zeros((8, 8), np.uint8), dlib.rectangle(0, 0, 7, 7)).num_parts
+        if parts == 5:
+            self.corner_parts = FIVE_POINT_CORNERS
+        elif parts == 4:
+            self.corner_parts = CORNER_PARTS
+        else:
+            raise ValueError(f'{path}: {parts} landmark parts; expected 5 (dlib) or 4 (corners)')
+        self.name = f'dlib-hog+{path.stem}'
         self.detection_threshold = detection_threshold
 
     def detect_faces(self, gray: np.ndarray) -> list[FaceBox]:
@@ -131,6 +159,5 @@ class DlibBackend(LandmarkBackend):
                                    round(box.right) - 1, round(box.bottom) - 1)
         shape = self.predictor(gray, rectangle)
         points = np.array([(part.x, part.y) for part in shape.parts()], np.float64)
-        corners = EyeCornerPoints.from_array(
-            points[[RIGHT_OUTER, RIGHT_INNER, LEFT_OUTER, LEFT_INNER]])
+        corners = EyeCornerPoints.from_array(points[list(self.corner_parts)])
         return corners, min(score_confidence(box.score), shape_plausibility(points, box))

@@ -135,7 +135,7 @@ def choose_driver(boxes: list[FaceBox], frame_shape: tuple[int, int],
     return min(boxes, key=lambda box: np.hypot(box.centre[0] - centre_x, box.centre[1] - centre_y))
 
 
-def _resized(image: np.ndarray, factor: float) -> np.ndarray:
+def resized_for_detection(image: np.ndarray, factor: float) -> np.ndarray:
     """``image`` scaled by ``factor``, contiguous.
 
     Halvings by ``pyrDown`` first (Gaussian, ~0.1 ms for a 700 px region) and area averaging
@@ -222,7 +222,7 @@ class FaceTracker:
         factor = min(1.0, self.config.track_face_px / max(last_box.width, 1.0))
         if min(right - left, bottom - top) * factor < self.backend.min_face_px:
             return None  # the face is mostly outside the frame: nothing to search
-        small = _resized(frame[top:bottom, left:right], factor)
+        small = resized_for_detection(frame[top:bottom, left:right], factor)
         watch.lap('resize')
         candidates = self.backend.detect_faces(small)
         watch.lap('detect')
@@ -240,7 +240,7 @@ class FaceTracker:
         """Full detection on the downscaled frame, then the fit on the driver's face."""
         self._last_box = None
         factor = self.detection_scale
-        small = _resized(frame, factor)
+        small = resized_for_detection(frame, factor)
         watch.lap('resize')
         boxes = [box.scaled(1.0 / factor) for box in self.backend.detect_faces(small)]
         watch.lap('detect')

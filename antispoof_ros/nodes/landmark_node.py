@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 import math
+from pathlib import Path
 import time
 from typing import NamedTuple
 
@@ -32,7 +33,7 @@ from std_msgs.msg import Header
 from antispoof_ros.flash import Phase
 from antispoof_ros.image_conversion import ImageFormatError, image_to_array
 from antispoof_ros.landmarks.backend import FaceBox
-from antispoof_ros.landmarks.dlib_backend import DlibBackend
+from antispoof_ros.landmarks.dlib_backend import SYNTHETIC_CORNER_MODEL, DlibBackend
 from antispoof_ros.landmarks.tracker import (
     MAX_SIDE_PX,
     DriverChoice,
@@ -47,9 +48,16 @@ from antispoof_ros.nodes.entrypoint import run_nodes
 from antispoof_ros.nodes.parameters import ConfigError, Param, declare_parameters, log_parameters
 from antispoof_ros.nodes.topics import EYE_CORNERS, flash_frame_topic
 
+# Named corner models; any other value of 'shape_model' is a file path.
+SHAPE_MODELS: dict[str, Path | None] = {'five-point': None, 'synthetic': SYNTHETIC_CORNER_MODEL}
+
 PARAMETERS = (
     Param('phase', 'front', 'Flash phase whose frames are searched (thesis 3.3.2: front).',
           choices=tuple(p.label for p in Phase)),
+    Param('shape_model', 'five-point',
+          "Corner model: 'five-point' (dlib's public model, for real faces), 'synthetic' (the "
+          "shipped corner model trained on the synthetic renderer's training subjects) or the "
+          'path of a dlib shape predictor (5 parts in dlib order or 4 corner parts).'),
     Param('min_face_px', TrackerConfig.min_face_px,
           'Width (px) of the smallest face a full detection finds. It sets the detection '
           f'downscale to {DlibBackend.min_face_px}/min_face_px (320: 1/4, 480x300 for '
@@ -204,9 +212,10 @@ class LandmarkNode(Node):
         self.config = config = declare_parameters(self, PARAMETERS)
         log_parameters(self, config)
         try:
-            backend = DlibBackend()
-        except FileNotFoundError as error:  # the model package is missing
-            raise ConfigError(str(error)) from None
+            backend = DlibBackend(SHAPE_MODELS.get(config['shape_model'],
+                                                   Path(config['shape_model'])))
+        except (FileNotFoundError, ValueError) as error:  # missing package or unusable file
+            raise ConfigError(f"parameter 'shape_model': {error}") from None
         self.tracker = FaceTracker(backend, TrackerConfig(
             min_face_px=config['min_face_px'],
             redetect_every=config['redetect_every'],

@@ -18,7 +18,7 @@ import sys
 from builtin_interfaces.msg import Time
 import pytest
 
-from antispoof_ros.demo.__main__ import main
+from antispoof_ros.demo.__main__ import main, parse_args
 from antispoof_ros.demo.scenarios import (
     EmulatorFolder,
     LoopTracker,
@@ -159,6 +159,14 @@ def test_bad_arguments_give_one_error_line(argv: list[str], message: str,
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert message in error and error.count('\n') == 1
+
+
+@pytest.mark.parametrize('argv, expected', [
+    ([], 'synthetic'), (['--source', 'bag'], 'synthetic'), (['--source', 'rig'], 'five-point'),
+    (['--source', 'rig', '--landmark-model', 'synthetic'], 'synthetic'),
+])
+def test_corner_model_follows_the_source(argv: list[str], expected: str) -> None:
+    assert parse_args(argv).landmark_model == expected
 
 
 def test_unreadable_emulator_folder_is_one_error_line(tmp_path: Path,

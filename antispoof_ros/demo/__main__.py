@@ -101,6 +101,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help='bag: replay speed (1: camera speed, 120 Hz)')
     parser.add_argument('--ground-truth-corners', action='store_true',
                         help='bag: feed liveness_node the recorded corners, no landmark_node')
+    parser.add_argument('--landmark-model', default='',
+                        help="landmark_node's shape_model: 'synthetic' (default for the "
+                             "emulator and bag sources, whose faces are rendered), "
+                             "'five-point' (default for the rig) or a model file")
     parser.add_argument('--params-file', type=Path, default=CONFIG_FILE,
                         help='node parameters (the rig\'s camera settings)')
     parser.add_argument('--seconds', type=float, default=0.0,
@@ -118,6 +122,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f'no such file: {path}')
     if args.source != 'bag' and (args.bag or args.ground_truth_corners or args.rate != 1.0):
         parser.error('--bag, --rate and --ground-truth-corners need --source bag')
+    if not args.landmark_model:
+        args.landmark_model = 'five-point' if args.source == 'rig' else 'synthetic'
     return args
 
 
@@ -170,7 +176,8 @@ def run_emulator(args: argparse.Namespace) -> int:
     frames_b: list[tuple[int, int]] = []  # (counter, stamp ns) of scored pairs' frame B
     pass_s = folder.n_images / args.frame_rate
     print(f'camera_node (pylon emulator, {folder.n_images} images, {args.frame_rate:g} Hz: '
-          f'{pass_s:.1f} s per pass), landmark_node (dlib), liveness_node '
+          f'{pass_s:.1f} s per pass), landmark_node (dlib, {args.landmark_model} corner model), '
+          'liveness_node '
           f'({args.model.name}); shared-memory DDS', flush=True)
     with NodeProcesses(args.out / 'logs') as nodes, ResultListener() as listener:
         nodes.start('camera_node', node_command('camera_node', args.params_file, {
@@ -224,7 +231,8 @@ def _delivered_rate(frames_b: list[tuple[int, int]], set_rate_hz: float) -> str:
 
 def _start_landmarks_and_liveness(nodes: NodeProcesses, args: argparse.Namespace,
                                   liveness_overrides: dict[str, object]) -> None:
-    nodes.start('landmark_node', node_command('landmark_node', args.params_file, {}))
+    nodes.start('landmark_node', node_command('landmark_node', args.params_file, {
+        'shape_model': args.landmark_model}))
     nodes.start('liveness_node', node_command('liveness_node', args.params_file, {
         'model_path': args.model.resolve(), **liveness_overrides}))
 
@@ -268,7 +276,7 @@ def run_bag(args: argparse.Namespace) -> int:
             board.add(scenario, result, None)  # recorded stamps: no end-to-end latency
 
     corners = 'the bag\'s ground-truth corners' if args.ground_truth_corners else \
-        'landmark_node (dlib)'
+        f'landmark_node (dlib, {args.landmark_model} corner model)'
     print(f'replaying {bag} at {args.rate:g} x camera speed to liveness_node '
           f'({args.model.name}) with {corners}; shared-memory DDS\n\n{HEADER}', flush=True)
     if args.ground_truth_corners:

@@ -50,6 +50,7 @@ import rclpy
 from rclpy.context import Context
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 from rclpy.executors import SingleThreadedExecutor
+import rclpy.logging
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_system_default
@@ -918,6 +919,8 @@ class FaultInjection:
         parameters = {'emulated_cameras': 1, 'emulator_image_dir': str(folder),
                       'width': FRAME_WIDTH, 'height': FRAME_HEIGHT, 'retry_delay_s': 0.1,
                       'diagnostics_period_s': DIAGNOSTICS_PERIOD_S}
+        # its parameter dump and reconnect messages would interleave with the report table
+        rclpy.logging.set_logger_level('camera_node', rclpy.logging.LoggingSeverity.FATAL)
         camera = CameraNode(context=self.context, parameter_overrides=[
             Parameter(name, value=value) for name, value in parameters.items()])
         subscriptions = [self.harness.node.create_subscription(

@@ -1,7 +1,7 @@
 """System benchmark: the landmark and liveness nodes at 120 Hz, as separate processes or one.
 
     python -m antispoof_ros.system_benchmark [--layout separate|single|both] [--seconds 60]
-        [--soak] [--warmup 5] [--json FILE]
+        [--soak] [--warmup 5] [--json FILE] [--params-file config/antispoof.yaml]
 
 A frame source process publishes a cached synthetic bag (live subject, office light,
 1920x1200 Mono8, all four flash phases) at 120 Hz over shared-memory DDS; the nodes run as
@@ -30,6 +30,7 @@ from antispoof_ros.local_dds import apply_local_dds_environment
 from antispoof_ros.model.atomic_file import write_atomically
 from antispoof_ros.system_benchmark.frame_source import FrameSourceError, cached_bag
 from antispoof_ros.system_benchmark.runner import (
+    DEFAULT_PARAMS,
     FRAME_SOURCE,
     LAYOUTS,
     REPO,
@@ -67,6 +68,7 @@ class Arguments:
     warmup_s: float
     json: Path | None
     progress: bool
+    params_file: Path
 
 
 def parse_args(argv: list[str] | None) -> Arguments:
@@ -81,6 +83,8 @@ def parse_args(argv: list[str] | None) -> Arguments:
     parser.add_argument('--warmup', type=float, default=5.0,
                         help='seconds discarded before the window (default 5)')
     parser.add_argument('--json', type=Path, help='also write every figure to this file')
+    parser.add_argument('--params-file', type=Path, default=DEFAULT_PARAMS,
+                        help='node parameters (default: config/antispoof.yaml)')
     parser.add_argument('--no-progress', dest='progress', action='store_false')
     args = parser.parse_args(argv)
     seconds = args.seconds or (DEFAULT_SOAK_SECONDS if args.soak else DEFAULT_SECONDS)
@@ -91,8 +95,11 @@ def parse_args(argv: list[str] | None) -> Arguments:
                      '(a first and a last minute to compare)')
     if args.json is not None and not args.json.parent.is_dir():
         parser.error(f'--json: folder {args.json.parent} does not exist')
+    if not args.params_file.is_file():
+        parser.error(f'--params-file: no such file: {args.params_file}')
     layouts = list(LAYOUTS) if args.layout == 'both' else [args.layout]
-    return Arguments(layouts, seconds, args.soak, args.warmup, args.json, args.progress)
+    return Arguments(layouts, seconds, args.soak, args.warmup, args.json, args.progress,
+                     args.params_file)
 
 
 def _verdicts(targets: dict[str, bool]) -> str:
@@ -193,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = RunSettings(seconds=args.seconds,
                                bag=cached_bag(CACHE_DIR, progress=args.progress),
-                               warmup_s=args.warmup_s, soak=args.soak, progress=args.progress)
+                               warmup_s=args.warmup_s, soak=args.soak,
+                               params_file=args.params_file, progress=args.progress)
         reports = []
         for layout, domain_id in zip(args.layouts, distinct_domains(len(args.layouts)),
                                      strict=True):

@@ -6,10 +6,13 @@ pylon's emulator tops out near 90 frames/s at 1920x1200, so the frames come from
 rendered once with the synthetic tools (a live subject under office light looking into the
 camera: dlib finds that face in every frame) and kept in memory as ready FlashFrames. Each
 publish only rewrites the stamps and counters: the frame counter and cycle index continue
-monotonically across loops, and the header stamp is the host time at publish, so latency
-downstream is measured from that moment. Deadlines are absolute (start + k / 120 s): a late
-frame does not delay the ones after it. On SIGINT or SIGTERM the loop ends and the stamp,
-phase and lateness of every frame sent go to ``--stats`` (written atomically).
+monotonically across loops, and the header stamp is the frame's nominal capture time (start +
+k / 120 s on the host clock), as a camera stamps exposures: exactly 8.33 ms apart, whatever
+this process's scheduling jitter, so the nodes pair them as they would a camera's. Latency
+downstream is measured from that stamp and so includes any lateness of the publish. Deadlines
+are absolute: a late frame does not delay the ones after it. On SIGINT or SIGTERM the loop
+ends and the stamp, phase and lateness of every frame sent go to ``--stats`` (written
+atomically).
 """
 
 from __future__ import annotations
@@ -108,6 +111,7 @@ def publish_loop(node: Node, frames: list[FlashFrame], stop: StopRequest,
     period_ns = round(1e9 / rate_hz)
     phases, stamps_ns, late_ns = [], [], []
     start_ns = time.monotonic_ns()
+    start_wall_ns = time.time_ns()  # the same instant on the clock the stamps use
     counter = 0
     while not stop.requested:
         deadline_ns = start_ns + counter * period_ns
@@ -118,7 +122,7 @@ def publish_loop(node: Node, frames: list[FlashFrame], stop: StopRequest,
         frame.frame_counter = counter
         frame.cycle_index = counter // len(DEFAULT_PATTERN)
         late_ns.append(time.monotonic_ns() - deadline_ns)
-        stamp_ns = time.time_ns()
+        stamp_ns = start_wall_ns + counter * period_ns
         stamp = frame.header.stamp
         stamp.sec, stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
         frame.image.header.stamp = stamp

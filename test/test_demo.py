@@ -236,7 +236,7 @@ def test_bag_demo_through_the_landmark_node(tmp_path: Path) -> None:
                    '--out', str(tmp_path))
     assert run.returncode == 0, run.stdout + run.stderr
     assert len(table_rows(run.stdout)) == 2, run.stdout
-    assert 'with landmark_node (dlib)' in run.stdout
+    assert 'with landmark_node (dlib, synthetic corner model)' in run.stdout
     assert 'liveness_node (frame B arrival -> result published): p50' in run.stdout
 
 

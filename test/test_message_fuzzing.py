@@ -341,11 +341,15 @@ def test_every_named_defect_is_counted_by_both_nodes(
 
 
 # -- one burst over DDS to the real executables ---------------------------------------------------
+BURST_NAMESPACE = 'fuzz_burst'
+
+
 @pytest.mark.slow
 def test_real_nodes_survive_a_burst_of_malformed_messages(
     ros_context: Context, scene: Scene
 ) -> None:
-    peer = Node('fuzz_burst', context=ros_context)
+    # A namespace of its own: the module's in-process nodes still subscribe to the plain topics.
+    peer = Node('fuzz_burst', namespace=BURST_NAMESPACE, context=ros_context)
     inputs = ((flash_frame_topic(Phase.FRONT), FlashFrame),
               (flash_frame_topic(Phase.RIGHT), FlashFrame), (EYE_CORNERS, EyeCorners))
     publishers = {topic: peer.create_publisher(kind, topic, 200) for topic, kind in inputs}
@@ -358,7 +362,7 @@ def test_real_nodes_survive_a_burst_of_malformed_messages(
         {s.name.split(':')[0]: {kv.key: kv.value for kv in s.values} for s in m.status}), 50)
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(peer)
-    period = ['-p', 'diagnostics_period_s:=0.2']
+    period = ['-r', f'__ns:=/{BURST_NAMESPACE}', '-p', 'diagnostics_period_s:=0.2']
     liveness = NodeProcess([str(VENV_BIN / 'liveness_node'), '--ros-args', *period])
     landmarks = NodeProcess([str(VENV_BIN / 'landmark_node'), '--ros-args', *period,
                              '-p', 'min_face_px:=160',

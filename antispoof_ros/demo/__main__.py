@@ -132,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sources: dict[str, Callable[[argparse.Namespace], int]] = {
         'emulator': run_emulator, 'bag': run_bag, 'rig': run_rig}
-    previous_handler = signal.signal(signal.SIGTERM, _interrupt)
+    # SIGINT too: a demo started from a script's background inherits Ctrl-C as ignored
+    previous = {signum: signal.signal(signum, _interrupt)
+                for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         return sources[args.source](args)
     except KeyboardInterrupt:
@@ -142,11 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f'{PROGRAM}: error: {error}', file=sys.stderr)
         return EXIT_FAILED
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM ends the demo like Ctrl-C: nodes stopped, files removed
+    raise KeyboardInterrupt  # SIGINT/SIGTERM: nodes stopped, files removed, exit 130
 
 
 def say(line: str) -> None:

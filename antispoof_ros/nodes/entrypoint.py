@@ -70,13 +70,14 @@ class _StopRequest:
         self.requested = True
 
 
-def _stop_on_signals() -> _StopRequest:
-    """Route SIGINT and SIGTERM to a stop request.
+def _stop_on_signals(stop: _StopRequest) -> _StopRequest:
+    """Route SIGINT and SIGTERM to ``stop``.
 
-    Installed after the nodes exist because native libraries may replace the handlers while
-    they initialise (pylon's transport layers do, for SIGINT).
+    Installed before the nodes are made, so a signal during start-up is not lost (a process
+    started in the background of a script inherits SIGINT as ignored), and again after,
+    because native libraries may replace the handlers while they initialise (pylon's
+    transport layers do, for SIGINT).
     """
-    stop = _StopRequest()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, stop)
     return stop
@@ -97,11 +98,14 @@ def run_nodes(
 
     nodes: list[Node] = []
     executor = SingleThreadedExecutor()
+    stop = _stop_on_signals(_StopRequest())
     try:
         for factory in factories:
+            if stop.requested:
+                break
             nodes.append(factory())
             executor.add_node(nodes[-1])
-        stop = _stop_on_signals()
+        _stop_on_signals(stop)
         # spin_once returns at least every poll period, so a stop request is seen even by
         # nodes without timers (Python runs signal handlers only between bytecodes).
         while not stop.requested:

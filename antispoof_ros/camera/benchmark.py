@@ -12,7 +12,6 @@ camera node's CPU use (emulator included: it runs inside the node's process).
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 import signal
 import subprocess
@@ -27,12 +26,7 @@ from antispoof_ros.local_dds import (
     fast_dds_files,
     remove_fast_dds_files,
 )
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+from antispoof_ros.process_stats import process_cpu_seconds
 
 
 def bare_emulator_cpu(folder: Path, seconds: float) -> tuple[float, float]:

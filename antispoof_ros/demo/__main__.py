@@ -53,7 +53,6 @@ from antispoof_ros.demo.scoreboard import (
     Scoreboard,
     is_pair_result,
     percentiles,
-    stamp_ns,
 )
 from antispoof_ros.evaluation.node_replay import (
     NodeReplayError,
@@ -63,6 +62,7 @@ from antispoof_ros.evaluation.node_replay import (
 from antispoof_ros.flash import DEFAULT_PATTERN, Phase, pair_config
 from antispoof_ros.msg import LivenessResult
 from antispoof_ros.nodes.liveness_node import SHIPPED_MODELS
+from antispoof_ros.nodes.message_filters_compat import stamp_nanoseconds
 from antispoof_ros.nodes.topics import flash_frame_topic
 
 PROGRAM = 'antispoof_ros.demo'
@@ -206,7 +206,7 @@ def run_emulator(args: argparse.Namespace) -> int:
                     deadline = time.monotonic() + 3 * pass_s + 60
                 if scenario is not None:
                     board.add(scenario, result, arrival_ns)
-                    frames_b.append((result.frame_counter_b, stamp_ns(result.stamp_b)))
+                    frames_b.append((result.frame_counter_b, stamp_nanoseconds(result.stamp_b)))
             if bar is not None:
                 bar.update(board.print_finished() - bar.n)
             nodes.check_alive()
@@ -275,7 +275,7 @@ def run_bag(args: argparse.Namespace) -> int:
 
     def on_result(result: LivenessResult, arrival_ns: int | None = None) -> None:
         if is_pair_result(result):
-            scenario = max(bisect_right(starts, stamp_ns(result.stamp_b)) - 1, 0)
+            scenario = max(bisect_right(starts, stamp_nanoseconds(result.stamp_b)) - 1, 0)
             board.add(scenario, result, None)  # recorded stamps: no end-to-end latency
 
     corners = 'the bag\'s ground-truth corners' if args.ground_truth_corners else \
@@ -343,7 +343,7 @@ def run_rig(args: argparse.Namespace) -> int:
                     if is_pair_result(result):
                         decisions[DECISIONS[result.pair_decision]] += 1
                         node_latencies.append(result.latency_ms)
-                        end_to_end.append((arrival_ns - stamp_ns(result.stamp_b)) / 1e6)
+                        end_to_end.append((arrival_ns - stamp_nanoseconds(result.stamp_b)) / 1e6)
                 nodes.check_alive()
                 if time.monotonic() >= next_report:
                     next_report += RIG_REPORT_PERIOD_S

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from antispoof_ros.msg import LivenessResult
+from antispoof_ros.nodes.message_filters_compat import stamp_nanoseconds
 
 DECISIONS = {LivenessResult.DECISION_LIVE: 'LIVE', LivenessResult.DECISION_SPOOF: 'SPOOF',
              LivenessResult.DECISION_UNKNOWN: 'UNKNOWN'}
@@ -32,11 +33,6 @@ def verdict(species: str, decision: int) -> str:
 def is_pair_result(result: Any) -> bool:
     """False for the node's timeout notices, which name no frame pair."""
     return result.frame_counter_b != 0
-
-
-def stamp_ns(stamp: Any) -> int:
-    """Nanoseconds of a builtin_interfaces/Time."""
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 def scenario_name(labels: dict[str, object]) -> str:
@@ -76,7 +72,7 @@ class Scoreboard:
         self.results[scenario].append(result)
         self.node_latencies_ms.append(result.latency_ms)
         if arrival_ns is not None:
-            self.result_latencies_ms.append((arrival_ns - stamp_ns(result.stamp_b)) / 1e6)
+            self.result_latencies_ms.append((arrival_ns - stamp_nanoseconds(result.stamp_b)) / 1e6)
 
     @property
     def complete(self) -> bool:

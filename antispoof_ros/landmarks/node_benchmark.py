@@ -41,6 +41,7 @@ from antispoof_ros.local_dds import (
 )
 from antispoof_ros.msg import EyeCorners, FlashFrame
 from antispoof_ros.nodes.topics import EYE_CORNERS, flash_frame_topic
+from antispoof_ros.process_stats import process_cpu_seconds
 
 FRONT_RATE_HZ = 30.0  # 120 Hz camera, one front frame per 4-frame cycle
 STARTUP_TIMEOUT_S = 30.0
@@ -88,12 +89,6 @@ def parse_args(argv: list[str] | None) -> Arguments:
         parser.error(f'--core {args.core} is not available here '
                      f'(available: {sorted(os.sched_getaffinity(0))})')
     return Arguments(**vars(args))
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and all its threads, from /proc."""
-    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
 def start_node(args: Arguments, log: Path) -> subprocess.Popen:

@@ -56,7 +56,7 @@ def _params_file_problem(args: list[str]) -> str | None:
     return None
 
 
-class _StopRequest:
+class StopRequest:
     """Signal handler that only records the request; the spin loop acts on it.
 
     Raising KeyboardInterrupt from a handler can land inside rclpy's C++ code (converting a
@@ -67,20 +67,14 @@ class _StopRequest:
         self.requested = False
 
     def __call__(self, signum: int, frame: object) -> None:
+        """The handler: note the request and return at once."""
         self.requested = True
 
-
-def _stop_on_signals(stop: _StopRequest) -> _StopRequest:
-    """Route SIGINT and SIGTERM to ``stop``.
-
-    Installed before the nodes are made, so a signal during start-up is not lost (a process
-    started in the background of a script inherits SIGINT as ignored), and again after,
-    because native libraries may replace the handlers while they initialise (pylon's
-    transport layers do, for SIGINT).
-    """
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, stop)
-    return stop
+    def install(self) -> StopRequest:
+        """Route SIGINT and SIGTERM to this request (again after a library replaced them)."""
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self)
+        return self
 
 
 def run_nodes(
@@ -98,14 +92,18 @@ def run_nodes(
 
     nodes: list[Node] = []
     executor = SingleThreadedExecutor()
-    stop = _stop_on_signals(_StopRequest())
+    # Installed before the nodes are made, so a signal during start-up is not lost (a process
+    # started in the background of a script inherits SIGINT as ignored), and again after,
+    # because native libraries may replace the handlers while they initialise (pylon's
+    # transport layers do, for SIGINT).
+    stop = StopRequest().install()
     try:
         for factory in factories:
             if stop.requested:
                 break
             nodes.append(factory())
             executor.add_node(nodes[-1])
-        _stop_on_signals(stop)
+        stop.install()
         # spin_once returns at least every poll period, so a stop request is seen even by
         # nodes without timers (Python runs signal handlers only between bytecodes).
         while not stop.requested:

@@ -21,7 +21,6 @@ from dataclasses import replace
 import os
 from pathlib import Path
 import shutil
-import signal
 import sys
 import time
 
@@ -38,6 +37,7 @@ from antispoof_ros.bagtools.synthetic_bag import write_synthetic_bag
 from antispoof_ros.bagtools.writer import partial_path
 from antispoof_ros.flash import DEFAULT_PATTERN, Phase
 from antispoof_ros.msg import FlashFrame
+from antispoof_ros.nodes.entrypoint import StopRequest
 from antispoof_ros.nodes.topics import flash_frame_topic
 from antispoof_ros.synthetic.protocol import ProtocolConfig, build_protocol
 from antispoof_ros.synthetic.scene import Lighting, Pose, Species, Split
@@ -82,24 +82,6 @@ def load_frames(bag: Path) -> list[FlashFrame]:
         raise FrameSourceError(f'{bag}: expected whole {pattern} cycles of FlashFrames, '
                                f'found {len(frames)} frames')
     return frames
-
-
-class StopRequest:
-    """Set by SIGINT/SIGTERM (``on_signals``) or by a caller; the loop ends at its next frame."""
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    @classmethod
-    def on_signals(cls) -> 'StopRequest':
-        """A request that SIGINT and SIGTERM set, instead of interrupting a publish."""
-        stop = cls()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, stop)
-        return stop
-
-    def __call__(self, signum: int, frame: object) -> None:  # noqa: D102
-        self.requested = True
 
 
 def publish_loop(node: Node, frames: list[FlashFrame], stop: StopRequest,
@@ -148,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('bag', type=Path, help='rosbag2 with whole flash cycles')
     parser.add_argument('--stats', type=Path, required=True, help='per-frame record (.npz)')
     args = parser.parse_args(argv)
-    stop = StopRequest.on_signals()
+    stop = StopRequest().install()
     try:
         frames = load_frames(args.bag)
     except FrameSourceError as error:

@@ -34,10 +34,11 @@ from tqdm import tqdm
 import yaml
 
 from antispoof_ros.flash import DEFAULT_PATTERN, PAIR_CONFIGS, PairConfig, Phase
-from antispoof_ros.landmarks.node_benchmark import process_cpu_seconds
 from antispoof_ros.local_dds import fast_dds_files, local_dds_environment, remove_fast_dds_files
 from antispoof_ros.msg import EyeCorners, LivenessResult
+from antispoof_ros.nodes.message_filters_compat import stamp_nanoseconds
 from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT
+from antispoof_ros.process_stats import process_cpu_seconds, process_memory_kib
 from antispoof_ros.system_benchmark import statistics
 from antispoof_ros.system_benchmark.statistics import NS_PER_S, in_window, latency_summary
 
@@ -95,14 +96,6 @@ def layout_commands(layout: str, params_file: Path) -> dict[str, list[str]]:
         return {'antispoof_pipeline': [str(executables / 'antispoof_pipeline'),
                                        '--nodes', 'landmark,liveness', *ros_args]}
     raise ValueError(f"unknown layout '{layout}' (known: {', '.join(LAYOUTS)})")
-
-
-def proc_status_kib(pid: int, key: str) -> int:
-    """A ``/proc/<pid>/status`` memory figure such as VmRSS or VmHWM, in KiB."""
-    for line in Path(f'/proc/{pid}/status').read_text().splitlines():
-        if line.startswith(f'{key}:'):
-            return int(line.split()[1])
-    raise BenchmarkError(f'process {pid} reports no {key}')
 
 
 @dataclass
@@ -163,11 +156,11 @@ class Observer:
 
     def on_corners(self, message: EyeCorners) -> None:  # noqa: D102
         stamp = message.header.stamp
-        self.corners.append((stamp.sec * NS_PER_S + stamp.nanosec, message.status))
+        self.corners.append((stamp_nanoseconds(stamp), message.status))
 
     def on_result(self, message: LivenessResult) -> None:  # noqa: D102
         arrival_ns = time.time_ns()
-        stamp_b = message.stamp_b.sec * NS_PER_S + message.stamp_b.nanosec
+        stamp_b = stamp_nanoseconds(message.stamp_b)
         self.results.append((stamp_b, arrival_ns, message.score, message.decision))
 
     def on_diagnostics(self, message: DiagnosticArray) -> None:  # noqa: D102
@@ -234,7 +227,7 @@ class Window:
         """Append every process's current resident memory."""
         for child in children:
             self.rss_kib.setdefault(child.name, []).append(
-                proc_status_kib(child.process.pid, 'VmRSS'))
+                process_memory_kib(child.process.pid, 'VmRSS'))
 
 
 def distinct_domains(count: int) -> list[int]:
@@ -344,7 +337,7 @@ def _window_edge(window: Window, children: list[Child], observer: Observer,
         cpu = process_cpu_seconds(child.process.pid)
         window.cpu_s[child.name] = cpu - window.cpu_s.get(child.name, 0.0) if not start else cpu
         if not start:
-            window.peak_kib[child.name] = proc_status_kib(child.process.pid, 'VmHWM')
+            window.peak_kib[child.name] = process_memory_kib(child.process.pid, 'VmHWM')
     window.sample_rss(children)
     if start:
         window.start_ns = now_ns

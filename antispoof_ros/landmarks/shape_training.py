@@ -31,7 +31,7 @@ from tqdm import tqdm
 from antispoof_ros.flash import DEFAULT_PATTERN, Phase
 from antispoof_ros.landmarks.backend import FaceBox
 from antispoof_ros.landmarks.dlib_backend import DlibBackend
-from antispoof_ros.landmarks.tracker import FaceTracker, resized_for_detection
+from antispoof_ros.landmarks.tracker import FaceTracker
 from antispoof_ros.model.atomic_file import write_atomically
 from antispoof_ros.synthetic.protocol import ProtocolConfig, build_protocol, iter_cycles
 from antispoof_ros.synthetic.scene import Pose, RenderMode, ScenarioSpec, Split
@@ -74,11 +74,9 @@ def pick_scenarios(split: Split, count: int, seed: int = 0) -> list[ScenarioSpec
     return [scenarios[i] for i in sorted(chosen)]
 
 
-def detected_box(backend: DlibBackend, frame: np.ndarray, scale: float,
-                 corners: np.ndarray) -> FaceBox | None:
+def detected_box(tracker: FaceTracker, frame: np.ndarray, corners: np.ndarray) -> FaceBox | None:
     """The tracker's full-detection box around the true face, or None where HOG misses it."""
-    for box in backend.detect_faces(resized_for_detection(frame, scale)):
-        box = box.scaled(1.0 / scale)
+    for box in tracker.detect_boxes(frame):
         if (box.left < corners[:, 0].min() and corners[:, 0].max() < box.right
                 and box.top < corners[:, 1].min() and corners[:, 1].max() < box.bottom):
             return box
@@ -91,8 +89,7 @@ def render_samples(scenarios: Sequence[ScenarioSpec], cycles: int = 1, workers: 
 
     ``cycles`` front frames per scenario, each cycle with its own head motion and gaze.
     """
-    backend = DlibBackend()
-    scale = FaceTracker(backend).detection_scale
+    tracker = FaceTracker(DlibBackend())
     samples, missed = [], 0
     rendered = iter_cycles(scenarios, LANDMARK_MODE, seed, workers, cycles_per_scenario=cycles)
     total = sum(min(cycles, spec.n_cycles) for spec in scenarios)
@@ -100,7 +97,7 @@ def render_samples(scenarios: Sequence[ScenarioSpec], cycles: int = 1, workers: 
                       desc='rendering'):
         frame = cycle.frames[FRONT]
         corners = cycle.truth[FRONT].corners.as_array()
-        box = detected_box(backend, frame, scale, corners)
+        box = detected_box(tracker, frame, corners)
         if box is None:
             missed += 1
             continue

@@ -135,7 +135,7 @@ def choose_driver(boxes: list[FaceBox], frame_shape: tuple[int, int],
     return min(boxes, key=lambda box: np.hypot(box.centre[0] - centre_x, box.centre[1] - centre_y))
 
 
-def resized_for_detection(image: np.ndarray, factor: float) -> np.ndarray:
+def _resized(image: np.ndarray, factor: float) -> np.ndarray:
     """``image`` scaled by ``factor``, contiguous.
 
     Halvings by ``pyrDown`` first (Gaussian, ~0.1 ms for a 700 px region) and area averaging
@@ -222,7 +222,7 @@ class FaceTracker:
         factor = min(1.0, self.config.track_face_px / max(last_box.width, 1.0))
         if min(right - left, bottom - top) * factor < self.backend.min_face_px:
             return None  # the face is mostly outside the frame: nothing to search
-        small = resized_for_detection(frame[top:bottom, left:right], factor)
+        small = _resized(frame[top:bottom, left:right], factor)
         watch.lap('resize')
         candidates = self.backend.detect_faces(small)
         watch.lap('detect')
@@ -236,14 +236,21 @@ class FaceTracker:
         result = self._accept(frame, fit, Method.TRACKED, watch)
         return result if result.ok else None
 
+    def detect_boxes(self, frame: np.ndarray, watch: _Stopwatch | None = None) -> list[FaceBox]:
+        """Faces of a full detection on the downscaled frame, in full-resolution pixels."""
+        factor = self.detection_scale
+        small = _resized(frame, factor)
+        if watch:
+            watch.lap('resize')
+        boxes = [box.scaled(1.0 / factor) for box in self.backend.detect_faces(small)]
+        if watch:
+            watch.lap('detect')
+        return boxes
+
     def _detect(self, frame: np.ndarray, watch: _Stopwatch) -> LandmarkResult:
         """Full detection on the downscaled frame, then the fit on the driver's face."""
         self._last_box = None
-        factor = self.detection_scale
-        small = resized_for_detection(frame, factor)
-        watch.lap('resize')
-        boxes = [box.scaled(1.0 / factor) for box in self.backend.detect_faces(small)]
-        watch.lap('detect')
+        boxes = self.detect_boxes(frame, watch)
         # fitting every candidate (~0.2 ms each) lets weak detections drop out before the
         # driver is chosen: a large false positive must not win 'largest'
         fits = [_Fit(box, *self.backend.fit_corners(frame, box)) for box in boxes]

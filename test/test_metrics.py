@@ -85,6 +85,23 @@ def test_choose_threshold_targets():
         choose_threshold(SCORES, LABELS, SPECIES, 'bpcer50')
 
 
+def test_centre100_is_the_logit_middle_of_the_band_meeting_both_limits():
+    # attacks score at most 0.2, live at least 0.9: every threshold in (0.2, 0.9] meets both
+    # limits; its middle on the logit scale: (log(1/4) + log(9)) / 2 = log(1.5) -> 0.6
+    scores = [0.01, 0.1, 0.2, 0.9, 0.95, 0.99]
+    labels = [0, 0, 0, 1, 1, 1]
+    species = ['print', 'mask', 'print', 'live', 'live', 'live']
+    choice = choose_threshold(scores, labels, species, 'centre100')
+    assert choice.target == 'centre100'
+    assert choice.threshold == pytest.approx(0.6)
+    assert (choice.validation.apcer_max, choice.validation.bpcer) == (0, 0)
+    assert 'middle (logit scale)' in choice.describe()
+    # no threshold holds both rates <= 1 %: the BPCER100 point instead, and said so
+    fallback = choose_threshold(SCORES, LABELS, SPECIES, 'centre100')
+    assert fallback.target == 'bpcer100'
+    assert fallback.threshold == pytest.approx(0.65)
+
+
 def test_tie_at_threshold_is_bona_fide():
     result = evaluate_at_threshold([0.5, 0.5], [1, 0], ['live', 'print'], 0.5)
     assert (result.bpcer, result.apcer['print']) == (0, 1)

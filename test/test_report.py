@@ -70,7 +70,7 @@ def test_cli_report_has_the_hand_counted_figures(tmp_path, scores_csv, capsys):
     model.write_bytes(b'not really a model')
     out = tmp_path / 'report'
     assert main(['--scores', str(scores_csv), '--out', str(out), '--model', str(model),
-                 '--input-type', 'P2', '--data-id', 'toy-v1']) == 0
+                 '--input-type', 'P2', '--data-id', 'toy-v1', '--threshold', 'bpcer100']) == 0
     assert capsys.readouterr().out.strip() == str(out / 'report.md')
     assert sorted(os.listdir(out)) == ['det.png', 'metrics.json', 'report.md', 'scores.png']
 
@@ -110,7 +110,8 @@ def test_cli_ablation_rows_history_and_separate_validation_file(tmp_path, scores
     ]))
     out = tmp_path / 'ablation'
     assert main(['--scores', str(test_only), '--val-scores', str(val_file), '--out', str(out),
-                 '--input-type', 'P2', '--compare', f'P3={p3}', '--history', str(history)]) == 0
+                 '--input-type', 'P2', '--compare', f'P3={p3}', '--history', str(history),
+                 '--threshold', 'bpcer100']) == 0
     markdown = (out / 'report.md').read_text()
     assert '| P2 | 75.0 % | 50.0 % | 100.0 % | 75.0 % |' in markdown
     assert '| P3 | 75.0 % | 50.0 % | n/a | 66.7 % |' in markdown

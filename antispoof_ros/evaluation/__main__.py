@@ -3,7 +3,7 @@ r"""Build an evaluation report from saved score files.
 Example::
 
     python -m antispoof_ros.evaluation --scores p2_scores.npz --out reports/p2 \
-        --model models/p2.onnx --input-type P2 --threshold bpcer100 \
+        --model models/p2.onnx --input-type P2 --threshold centre100 \
         --compare P1=p1_scores.npz --compare P3=p3_scores.npz --history p2_history.json
 
 Score files (.npz or .csv) hold the columns score, label, species, split, subject. The

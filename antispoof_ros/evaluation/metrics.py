@@ -16,6 +16,12 @@ fide, so a score exactly at the threshold counts as bona fide.
   best BPCER the data allows at that attack security level.
 - EER: the error rate where max APCER and BPCER meet.
 
+Operating points for a shipped model are chosen on validation data and applied unchanged to test
+data. ``centre100`` (the default) takes the middle, on the logit scale, of the band of thresholds
+where every species' APCER <= 1 % and BPCER <= 1 % on validation: the BPCER100 point sits on the
+edge of that band, right at the highest-scoring validation attack, so a new subject's attack that
+scores a little higher already passes; the centre keeps the most room on both sides.
+
 A rate with nothing to count (no presentations of a species, no bona fide presentations) is NaN
 and the evaluation carries a note saying why, never a silent 0.
 """
@@ -34,9 +40,14 @@ ATTACK_LABEL = 0
 BONA_FIDE_SPECIES = 'live'
 DEFAULT_ATTACK_TYPES = ('print', 'mask')
 APCER_LIMITS = {'bpcer20': 0.05, 'bpcer100': 0.01}
-THRESHOLD_TARGETS = (*APCER_LIMITS, 'eer')
-# The project's operating point: every PAI species at most 1 % APCER (on validation data).
-DEFAULT_THRESHOLD_TARGET = 'bpcer100'
+# Both error rates at most this in the band whose centre is the 'centre100' operating point.
+BAND_LIMIT = 0.01
+THRESHOLD_TARGETS = (*APCER_LIMITS, 'centre100', 'eer')
+# The project's operating point: every PAI species APCER <= 1 % at BPCER <= 1 %, with the most
+# room the validation data leaves on both sides.
+DEFAULT_THRESHOLD_TARGET = 'centre100'
+# Scores are clipped this far from 0 and 1 before taking logits (float32 sigmoids saturate).
+_LOGIT_EPSILON = 1e-12
 
 
 def attack_type(species: str) -> str:
@@ -209,6 +220,31 @@ def bpcer_at_apcer(curve: DetCurve, apcer_limit: float) -> OperatingPoint:
     return _point(curve, index)
 
 
+def _logit(probability: float) -> float:
+    clipped = min(max(probability, _LOGIT_EPSILON), 1.0 - _LOGIT_EPSILON)
+    return math.log(clipped / (1.0 - clipped))
+
+
+def band_centre(presentations: Presentations, limit: float = BAND_LIMIT) -> OperatingPoint | None:
+    """Middle (logit scale) of the thresholds where max APCER <= limit and BPCER <= limit.
+
+    Max APCER falls and BPCER rises with the threshold, so those thresholds form one band,
+    from just above the highest attack score it must reject up to the lowest bona fide score
+    it must accept; None when there is no band (the data cannot meet both limits at once).
+    """
+    curve = det_curve(presentations)
+    inside = np.flatnonzero((curve.apcer_max <= limit) & (curve.bpcer <= limit))
+    if len(inside) == 0:
+        return None
+    first, last = curve.thresholds[inside[0]], curve.thresholds[inside[-1]]
+    distinct = np.unique(presentations.scores)
+    below, above = distinct[distinct < first], distinct[distinct >= last]
+    low = below[-1] if len(below) else first  # band open below it: every score rejected
+    high = above[0] if len(above) else last
+    centre = 1.0 / (1.0 + math.exp(-(_logit(float(low)) + _logit(float(high))) / 2))
+    return _point(error_rates(presentations, np.array([centre])), 0)
+
+
 def equal_error_rate(curve: DetCurve) -> tuple[float, OperatingPoint]:
     """EER and its threshold: where max APCER and BPCER are closest (lowest threshold on ties).
 
@@ -224,8 +260,9 @@ def equal_error_rate(curve: DetCurve) -> tuple[float, OperatingPoint]:
 class ThresholdChoice:
     """A decision threshold and how it was chosen.
 
-    ``target`` is ``'bpcer20'``, ``'bpcer100'``, ``'eer'`` (chosen on validation data) or
-    ``'fixed'``; ``validation`` holds the rates the threshold gave on that validation data.
+    ``target`` is ``'bpcer20'``, ``'bpcer100'``, ``'centre100'``, ``'eer'`` (chosen on
+    validation data) or ``'fixed'``; ``validation`` holds the rates the threshold gave on that
+    validation data.
     """
 
     threshold: float
@@ -238,6 +275,11 @@ class ThresholdChoice:
             how = 'fixed in advance'
         elif self.target == 'eer':
             how = 'at the equal error rate of the validation split'
+        elif self.target == 'centre100':
+            how = (
+                f'in the middle (logit scale) of the band where max APCER <= {BAND_LIMIT:.0%} and '
+                f'BPCER <= {BAND_LIMIT:.0%} on the validation split'
+            )
         else:
             limit = APCER_LIMITS[self.target]
             how = (
@@ -254,7 +296,7 @@ class ThresholdChoice:
 
 
 def parse_threshold_target(text: str) -> str | float:
-    """Read a CLI threshold target: ``bpcer20``, ``bpcer100``, ``eer`` or a number in [0, 1]."""
+    """Read a CLI threshold target: one of THRESHOLD_TARGETS or a number in [0, 1]."""
     name = text.strip().lower()
     if name in THRESHOLD_TARGETS:
         return name
@@ -279,9 +321,15 @@ def choose_threshold(
     """Choose the decision threshold on a validation split, to be applied unchanged to test.
 
     ``target``: ``'bpcer20'`` / ``'bpcer100'`` (lowest threshold with max APCER <= 5 % / 1 %
-    on validation), ``'eer'``, or a number used as a fixed threshold.
+    on validation), ``'centre100'`` (see the module docstring; the BPCER100 point where
+    validation cannot hold both rates <= 1 %), ``'eer'``, or a number used as a fixed threshold.
     """
     presentations = Presentations(val_scores, val_labels, val_species)
+    if target == 'centre100':
+        centre = band_centre(presentations)
+        if centre is not None:
+            return ThresholdChoice(centre.threshold, 'centre100', centre)
+        target = 'bpcer100'
     if isinstance(target, str) and target in APCER_LIMITS:
         point = bpcer_at_apcer(det_curve(presentations), APCER_LIMITS[target])
         return ThresholdChoice(point.threshold, target, point)

@@ -2,7 +2,7 @@
 
     python -m antispoof_ros.training.reproduce --out runs/reproduce [--workers 2]
         [--epochs 30] [--ablation-epochs 10] [--ablation-region eye] [--device auto]
-        [--threshold-target bpcer100] [--tiny] [--ship]
+        [--threshold-target centre100] [--tiny] [--ship]
 
 Stages, each written atomically and skipped when its output exists, so a killed run goes on
 where it stopped (a training run resumes from its last epoch checkpoint):
@@ -17,7 +17,8 @@ where it stopped (a training run resumes from its last epoch checkpoint):
    P2 face and P2 eye, each with the ablation table over the other input types (P1, P3,
    single frames; eye region by default, which trains in minutes on a CPU). Every model's
    threshold and every report use one operating point chosen on validation
-   (``--threshold-target``, default BPCER100: max APCER <= 1 %).
+   (``--threshold-target``, default ``centre100``: the middle of the validation band where every
+   species' APCER and the BPCER are <= 1 %; see antispoof_ros.evaluation.metrics).
 
 ``--ship`` copies the P2 face and P2 eye models, cards and reports into the package.
 """
@@ -36,7 +37,7 @@ import time
 import numpy as np
 
 from antispoof_ros.alignment import normalize_samplewise
-from antispoof_ros.evaluation.metrics import DEFAULT_THRESHOLD_TARGET
+from antispoof_ros.evaluation.metrics import DEFAULT_THRESHOLD_TARGET, THRESHOLD_TARGETS
 from antispoof_ros.eye_corners import EyeCornerPoints
 from antispoof_ros.flash import DEFAULT_PATTERN, Phase
 from antispoof_ros.model.atomic_file import write_atomically
@@ -256,9 +257,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help='region of the ablation over P1/P3/single frames (eye: about 12 s '
                              'per epoch on 2 CPU cores; face: ~25x dearer, for a GPU)')
     parser.add_argument('--threshold-target', default=DEFAULT_THRESHOLD_TARGET,
-                        choices=('bpcer20', 'bpcer100', 'eer'),
+                        choices=THRESHOLD_TARGETS,
                         help='operating point chosen on validation, exported with each model '
-                             'and applied in the reports (bpcer100: max APCER <= 1 %%)')
+                             'and applied in the reports (default %(default)s)')
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--workers', type=int, default=2, help='data generation processes')

@@ -146,6 +146,20 @@ def test_periodic_redetection(backend, faces):
     assert methods == [detected, tracked, tracked, detected, tracked, tracked, detected]
 
 
+def test_deferred_periodic_detection_runs_after_the_answer(backend, faces):
+    tracker = FaceTracker(backend, TrackerConfig(min_face_px=160, redetect_every=3))
+    frame, _ = nir_frame(faces['grace_hopper'], scale=2.0)
+    answers, refreshes = [], []
+    for _ in range(7):
+        answers.append(tracker.process(frame, defer_refresh=True).method)
+        if tracker.refresh_due:
+            refreshes.append(tracker.refresh(frame).method)
+    detected, tracked = Method.DETECTED, Method.TRACKED
+    assert answers == [detected] + [tracked] * 6  # every answer after the first is tracked
+    assert refreshes == [detected] * 3  # after answers 3, 5 and 7: every third frame
+    assert not tracker.refresh_due
+
+
 @pytest.mark.parametrize(('choice', 'expected'), [
     (DriverChoice.LARGEST, 'astronaut'),
     (DriverChoice.CENTRAL, 'grace_hopper'),

@@ -127,10 +127,12 @@ def test_report_counts_losses_latency_and_counters_inside_the_window() -> None:
     front = stamps[phases == Phase.FRONT]
     right = stamps[phases == Phase.RIGHT]
     in_window = (right >= start) & (right < start + S)
-    corners = [(int(t), EyeCorners.STATUS_OK) for t in front if t != front[40]]  # one lost
+    corners = [(int(t), int(t) + 7_000_000, EyeCorners.STATUS_OK)
+               for t in front if t != front[40]]  # one lost
     answered = right[in_window][2:]  # the first two cycles of the window unanswered
-    results = [(int(t), int(t) + 5_000_000, 0.9, LivenessResult.DECISION_LIVE) for t in answered]
-    results.append((0, start + S // 2, float('nan'), LivenessResult.DECISION_UNKNOWN))
+    results = [(int(t), int(t) + 5_000_000, 0.9, LivenessResult.DECISION_LIVE, 3.0)
+               for t in answered]
+    results.append((0, start + S // 2, float('nan'), LivenessResult.DECISION_UNKNOWN, 0.0))
     observer = SimpleNamespace(corners=corners, results=results)
     report = build_report('separate', RunSettings(seconds=1.0, bag=Path('bag')),
                           PAIR_CONFIGS['P2'], Phase.FRONT, frames, observer, window,
@@ -141,6 +143,9 @@ def test_report_counts_losses_latency_and_counters_inside_the_window() -> None:
     assert report['results_without_pair'] == 1
     assert report['decisions'] == {'unknown': 0, 'live': 28, 'spoof': 0}
     assert report['latency_ms']['p50_ms'] == pytest.approx(5.0)
+    assert report['eye_corners_latency_ms']['p99_ms'] == pytest.approx(7.0)
+    assert report['liveness_node_latency_ms']['count'] == 28
+    assert report['liveness_node_latency_ms']['max_ms'] == pytest.approx(3.0)
     assert report['publisher_late_ms']['max_ms'] == pytest.approx(0.2)
     assert report['pair_rate_per_s'] == pytest.approx(28.0)
     assert report['total_node_cpu_cores'] == pytest.approx(0.8)

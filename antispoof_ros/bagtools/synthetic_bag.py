@@ -52,8 +52,13 @@ def scenario_labels(spec: ScenarioSpec) -> dict[str, object]:
 
 
 def write_synthetic_bag(out: Path, scenarios: Sequence[ScenarioSpec], cycles: int,
-                        seed: int = 0, progress: bool = True) -> int:
-    """Render ``cycles`` cycles of each scenario into the bag ``out``; returns frames written."""
+                        seed: int = 0, progress: bool = True, continuous: bool = False) -> int:
+    """Render ``cycles`` cycles of each scenario into the bag ``out``; returns frames written.
+
+    ``continuous``: each scenario is one take whose head sways smoothly and is back at its
+    start after ``cycles`` cycles, so the clip loops without a jump (as a tracker sees a real
+    camera); by default every cycle is an independent sample, as in the training data.
+    """
     if not scenarios:
         raise BagToolError('no scenario to write')
     front = DEFAULT_PATTERN.index(Phase.FRONT)
@@ -61,7 +66,10 @@ def write_synthetic_bag(out: Path, scenarios: Sequence[ScenarioSpec], cycles: in
     total = sum(min(spec.n_cycles, cycles) for spec in scenarios)
     with FlashBagWriter(out, scenario_labels(scenarios[0]), start_ns=START_NS) as writer:
         current = scenarios[0].scenario_id
-        rendered = iter_cycles(scenarios, FULL_MODE, seed, cycles_per_scenario=cycles)
+        take_period_s = (cycles * len(DEFAULT_PATTERN) * FRAME_PERIOD_NS / 1e9
+                         if continuous else None)
+        rendered = iter_cycles(scenarios, FULL_MODE, seed, cycles_per_scenario=cycles,
+                               take_period_s=take_period_s)
         for cycle in tqdm(rendered, total=total, unit='cycle', disable=not progress):
             stamp_ns = START_NS + counter * FRAME_PERIOD_NS
             if cycle.scenario.scenario_id != current:
@@ -88,6 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--scenarios', type=int, default=12, help='scenarios to render')
     parser.add_argument('--cycles', type=int, default=10, help='flash cycles per scenario')
     parser.add_argument('--seed', type=int, default=0, help='protocol seed')
+    parser.add_argument('--continuous', action='store_true',
+                        help='each scenario one smoothly moving take (default: independent '
+                             'cycles, as the training data)')
     parser.add_argument('--no-progress', dest='progress', action='store_false')
     args = parser.parse_args(argv)
     try:
@@ -96,7 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         protocol = build_protocol(ProtocolConfig(seed=args.seed))
         pool = [s for s in protocol.scenarios if s.split.value == args.split]
         picked = pick_pylon_scenarios(pool, args.scenarios)
-        frames = write_synthetic_bag(args.out, picked, args.cycles, args.seed, args.progress)
+        frames = write_synthetic_bag(args.out, picked, args.cycles, args.seed, args.progress,
+                                     args.continuous)
     except (BagToolError, OSError, ValueError) as error:
         print(f'antispoof_ros.bagtools.synthetic_bag: error: {error}', file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -198,19 +198,36 @@ class FaceTracker:
         """Downscale factor of full detections (1 = full resolution)."""
         return min(1.0, self.backend.min_face_px / self.config.min_face_px)
 
-    def process(self, frame: np.ndarray) -> LandmarkResult:
-        """Eye corners of the driver in one frame; never raises on bad input."""
+    @property
+    def refresh_due(self) -> bool:
+        """The periodic full detection is due: the next frame would run one."""
+        return (self._last_box is not None
+                and self._frames_since_detection + 1 >= self.config.redetect_every)
+
+    def process(self, frame: np.ndarray, *, defer_refresh: bool = False) -> LandmarkResult:
+        """Eye corners of the driver in one frame; never raises on bad input.
+
+        ``defer_refresh``: track even when the periodic detection is due; the caller runs
+        it with ``refresh`` after it has sent the answer, so it costs no latency.
+        """
         watch = _Stopwatch()
         problem = frame_problem(frame)
         if problem:
             return LandmarkResult(Status.BAD_INPUT, reason=problem, elapsed_ms=watch.elapsed_ms)
         result = None
-        if self._last_box is not None and (
-                self._frames_since_detection + 1 < self.config.redetect_every):
+        if self._last_box is not None and (defer_refresh or not self.refresh_due):
             result = self._track(frame, self._last_box, watch)
         if result is None:
             result = self._detect(frame, watch)
         return result
+
+    def refresh(self, frame: np.ndarray) -> LandmarkResult:
+        """The periodic full detection on a frame already answered by tracking.
+
+        It re-chooses the driver and notices new faces for the frames that follow; its
+        result is not an answer (the frame had one). A face it cannot find is lost.
+        """
+        return self._detect(frame, _Stopwatch())
 
     def _track(self, frame: np.ndarray, last_box: FaceBox,
                watch: _Stopwatch) -> LandmarkResult | None:

@@ -15,6 +15,7 @@ pass over the frame to find the maximum.
 from __future__ import annotations
 
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 import math
 from pathlib import Path
 import time
@@ -64,8 +65,9 @@ PARAMETERS = (
           '1920x1200); smaller values find smaller faces at a quadratic cost.',
           min_value=DlibBackend.min_face_px, max_value=MAX_SIDE_PX),
     Param('redetect_every', TrackerConfig.redetect_every,
-          'A full detection at least every this many frames (1: detect on every frame); '
-          'between them the face is tracked near its last box.', min_value=1, max_value=100000),
+          'A full detection at least every this many frames (1: detect on every frame), '
+          'run after that frame is answered; between them the face is tracked near its '
+          'last box.', min_value=1, max_value=100000),
     Param('driver_choice', TrackerConfig.driver_choice.value,
           'Which of several detected faces is the driver.',
           choices=tuple(choice.value for choice in DriverChoice)),
@@ -168,6 +170,12 @@ class LandmarkStatistics:
     def _start_period(self) -> None:
         self.outcomes: Counter[str] = Counter()
         self.latencies_ms: list[float] = []
+        self.refreshes = self.refreshes_lost = 0
+
+    def add_refresh(self, result: LandmarkResult) -> None:
+        """Count one periodic detection run after an answer (and whether it lost the face)."""
+        self.refreshes += 1
+        self.refreshes_lost += not result.ok
 
     def add(self, result: LandmarkResult, latency_ms: float) -> None:
         """Count one answered frame."""
@@ -195,6 +203,8 @@ class LandmarkStatistics:
             'no_face': str(counts['no_face']),
             'bad_input': str(counts['bad_input']),
             'detection_ratio': f"{counts['detected'] / faces:.3f}" if faces else 'nan',
+            'periodic_detections': str(self.refreshes),
+            'periodic_detections_without_face': str(self.refreshes_lost),
             'no_face_ratio': f"{counts['no_face'] / searched:.3f}" if searched else 'nan',
             'frames_total': str(self.frames_total),
             'bad_input_total': str(self.bad_input_total),
@@ -224,6 +234,8 @@ class LandmarkNode(Node):
         ))
         self.frame_topic = flash_frame_topic(Phase.from_name(config['phase']))
         self.statistics = LandmarkStatistics()
+        self._refresh_worker = ThreadPoolExecutor(1, thread_name_prefix='periodic_detection')
+        self._refresh: Future[LandmarkResult] | None = None
         self._last_report_ns = self.get_clock().now().nanoseconds
 
         self.corners_publisher = self.create_publisher(EyeCorners, EYE_CORNERS, 10)
@@ -239,13 +251,29 @@ class LandmarkNode(Node):
         except ImageFormatError as error:
             result = LandmarkResult(Status.BAD_INPUT, reason=str(error))
         else:
-            result = self.tracker.process(pixels)
+            self._finish_refresh()
+            result = self.tracker.process(pixels, defer_refresh=True)
         self.corners_publisher.publish(eye_corners_message(frame, result))
         self.statistics.add(result, (time.perf_counter() - started) * 1e3)
         if result.status is Status.BAD_INPUT:
             self.get_logger().warning(
                 f'bad frame {frame.frame_counter} on {self.frame_topic}: {result.reason}',
                 throttle_duration_sec=BAD_INPUT_LOG_PERIOD_S)
+        if result.ok and self.tracker.refresh_due:
+            # off the executor: dlib releases the GIL, so in a one-process pipeline the
+            # liveness node handles frame B meanwhile; the next front frame is 33 ms away
+            self._refresh = self._refresh_worker.submit(self.tracker.refresh, pixels)
+
+    def _finish_refresh(self) -> None:
+        """Wait for a periodic detection still running (the tracker is not thread-safe)."""
+        if self._refresh is not None:
+            self.statistics.add_refresh(self._refresh.result())
+            self._refresh = None
+
+    def destroy_node(self) -> None:
+        """Let a periodic detection finish before the node goes."""
+        self._refresh_worker.shutdown(wait=True)
+        super().destroy_node()
 
     def publish_diagnostics(self) -> None:
         """Rate, latency and outcome ratios of the last period on /diagnostics."""

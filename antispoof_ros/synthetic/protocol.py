@@ -185,9 +185,10 @@ def split_scenarios(scenarios: Iterable[ScenarioSpec]) -> dict[Split, list[Scena
     return groups
 
 
-def _render_task(task: tuple[ScenarioSpec, int, RenderMode, int]) -> RenderedCycle:
-    spec, index, mode, seed = task
-    return render_cycle(spec, index, mode, seed)
+def _render_task(task: tuple[ScenarioSpec, int, RenderMode, int, float | None]
+                 ) -> RenderedCycle:
+    spec, index, mode, seed, take_period_s = task
+    return render_cycle(spec, index, mode, seed, take_period_s=take_period_s)
 
 
 def _init_worker() -> None:
@@ -195,14 +196,15 @@ def _init_worker() -> None:
 
 
 def iter_cycles(scenarios: Iterable[ScenarioSpec], mode: RenderMode = CROP_MODE, seed: int = 0,
-                workers: int = 1, cycles_per_scenario: int | None = None
-                ) -> Iterator[RenderedCycle]:
+                workers: int = 1, cycles_per_scenario: int | None = None,
+                take_period_s: float | None = None) -> Iterator[RenderedCycle]:
     """Render every cycle of the scenarios in order (reusable, e.g. for rosbag writing).
 
     ``cycles_per_scenario`` caps the cycles taken from each scenario; ``workers`` > 1
-    renders in parallel processes but still yields in order.
+    renders in parallel processes but still yields in order; ``take_period_s`` makes each
+    scenario one continuous take (see ``render_cycle``).
     """
-    tasks = ((spec, i, mode, seed) for spec in scenarios
+    tasks = ((spec, i, mode, seed, take_period_s) for spec in scenarios
              for i in range(spec.n_cycles if cycles_per_scenario is None
                             else min(spec.n_cycles, cycles_per_scenario)))
     if workers <= 1:

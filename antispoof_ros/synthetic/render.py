@@ -15,7 +15,7 @@ softening of skin, small rigid head motion, optics, exposure and sensor noise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 import zlib
 
@@ -110,6 +110,21 @@ class _Body:
         """Rotation and translation after ``t`` seconds of rigid motion."""
         delta, _ = cv2.Rodrigues(self.angular_velocity * t)
         return delta @ self.rotation, self.translation + self.velocity * t
+
+    def swayed(self, t: float, period_s: float) -> _Body:
+        """The body ``t`` seconds into a periodic sway that starts with its velocities.
+
+        The displacement is velocity * period / (2 pi) * sin(2 pi t / period): the drawn
+        velocity at t = 0, bounded (a few millimetres and degrees), and zero again after
+        each period.
+        """
+        phase = 2 * np.pi * t / period_s
+        reach = period_s / (2 * np.pi) * np.sin(phase)
+        rotation, translation = self.pose_at(reach)
+        speed = np.cos(phase)  # d(reach)/dt: the motion within the cycle
+        return replace(self, rotation=rotation, translation=translation,
+                       angular_velocity=self.angular_velocity * speed,
+                       velocity=self.velocity * speed)
 
 
 def rotation_matrix(yaw_deg: float, pitch_deg: float, roll_deg: float) -> np.ndarray:
@@ -680,13 +695,21 @@ def _expose(radiance: np.ndarray, view: _Viewport, gain: float, rng: np.random.G
 
 
 def render_cycle(spec: ScenarioSpec, cycle_index: int, mode: RenderMode = CROP_MODE,
-                 root_seed: int = 0, visible_photo: bool = False) -> RenderedCycle:
+                 root_seed: int = 0, visible_photo: bool = False,
+                 take_period_s: float | None = None) -> RenderedCycle:
     """Render one dark/front/right/left cycle of a scenario with its per-frame ground truth.
 
     ``visible_photo`` renders a live subject as a visible-light photograph would show them
     (used as print content): visible albedos, no bright pupil.
+
+    By default every cycle is an independent sample (its own pose, light and framing): what
+    the training protocol wants. With ``take_period_s`` the cycles of the scenario are one
+    continuous take, as a camera records it: the scene is drawn once and the head (or the
+    held print) sways smoothly, back at its start after each period, so a clip of that
+    length loops without a jump; only the sensor noise differs from cycle to cycle.
     """
-    rng = scenario_rng(spec, cycle_index, root_seed)
+    rng = scenario_rng(spec, 0 if take_period_s else cycle_index, root_seed)
+    noise_rng = scenario_rng(spec, cycle_index, root_seed) if take_period_s else rng
     identity = make_identity(spec.subject_id, root_seed)
     eye_state = None
     if spec.species in (Species.LIVE, Species.MASK):
@@ -701,6 +724,8 @@ def render_cycle(spec: ScenarioSpec, cycle_index: int, mode: RenderMode = CROP_M
     else:
         sheet, corners_ab, box_ab = _print_sheet(spec, root_seed)
         body = _sheet_body(sheet, corners_ab, box_ab, rng)
+    if take_period_s:
+        body = body.swayed(cycle_index * len(DEFAULT_PATTERN) * FRAME_INTERVAL_S, take_period_s)
     flashes, ambient, ambient_level = _lights(spec.lighting, body.translation, rng)
     if visible_photo:  # soft studio light
         ambient_level = 0.5
@@ -745,7 +770,7 @@ def render_cycle(spec: ScenarioSpec, cycle_index: int, mode: RenderMode = CROP_M
         composite = background[index].copy()
         region = composite[oy:oy + render_view.height, ox:ox + render_view.width]
         region += alpha * (fg - region)
-        frames.append(_expose(composite, frame_view, gain, rng))
+        frames.append(_expose(composite, frame_view, gain, noise_rng))
         corners = frame_view.to_pixels(_apply(warp, base_corners))
         outline = frame_view.to_pixels(_apply(warp, base_outline))
         truth.append(FrameTruth(phase, t, EyeCornerPoints.from_array(corners),

@@ -140,6 +140,10 @@ def print_report(report: dict) -> None:
           f"without a pair; node's own counters (non-zero) {_counts(counters['liveness'])}")
     print(f"end to end (frame B stamp -> LivenessResult, n={report['latency_ms']['count']}): "
           f"{_latency(report['latency_ms'])}")
+    print(f"  of which: frame A stamp -> EyeCorners here "
+          f"{_latency(report['eye_corners_latency_ms'])}; "
+          "liveness_node (frame B arrival -> published) "
+          f"{_latency(report['liveness_node_latency_ms'])}")
     print(f"CPU (% of one core): {', '.join(f'{n} {cpu[n]:.1f}' for n in nodes)}; nodes total "
           f"{report['total_node_cpu_cores']:.2f} cores (publisher separate, above)")
     print(f"peak memory (VmHWM): {', '.join(f'{n} {memory[n]:.0f} MiB' for n in nodes)}")

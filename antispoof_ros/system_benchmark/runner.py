@@ -143,9 +143,10 @@ class Observer:
     """Records every EyeCorners, LivenessResult and the newest /diagnostics per node."""
 
     node: Node
-    corners: list[tuple[int, int]] = field(default_factory=list)  # (stamp ns, status)
-    # (frame B stamp ns or 0 without a pair, arrival ns, score, fused decision)
-    results: list[tuple[int, int, float, int]] = field(default_factory=list)
+    corners: list[tuple[int, int, int]] = field(default_factory=list)  # stamp, arrival, status
+    # (frame B stamp ns or 0 without a pair, arrival ns, score, fused decision, the liveness
+    # node's own latency_ms: frame B arrival -> result published)
+    results: list[tuple[int, int, float, int, float]] = field(default_factory=list)
     diagnostics: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -155,13 +156,14 @@ class Observer:
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self.on_diagnostics, 10)
 
     def on_corners(self, message: EyeCorners) -> None:  # noqa: D102
-        stamp = message.header.stamp
-        self.corners.append((stamp_nanoseconds(stamp), message.status))
+        self.corners.append((stamp_nanoseconds(message.header.stamp), time.time_ns(),
+                             message.status))
 
     def on_result(self, message: LivenessResult) -> None:  # noqa: D102
         arrival_ns = time.time_ns()
         stamp_b = stamp_nanoseconds(message.stamp_b)
-        self.results.append((stamp_b, arrival_ns, message.score, message.decision))
+        self.results.append((stamp_b, arrival_ns, message.score, message.decision,
+                             message.latency_ms))
 
     def on_diagnostics(self, message: DiagnosticArray) -> None:  # noqa: D102
         for status in message.status:
@@ -372,10 +374,11 @@ def build_report(layout: str, settings: RunSettings, pair: PairConfig, landmark_
     sent = in_window(frames['stamp_ns'], start, end)
     sent_per_phase = {phase.label: int(np.sum(sent & (frames['phase'] == phase)))
                       for phase in DEFAULT_PATTERN}
-    corner_stamps, corner_status = _columns(observer.corners, (np.int64, int))
+    corner_stamps, corner_arrivals, corner_status = _columns(observer.corners,
+                                                             (np.int64, np.int64, int))
     corners_in = in_window(corner_stamps, start, end)
-    stamps_b, arrivals, scores, decisions = _columns(observer.results,
-                                                     (np.int64, np.int64, float, int))
+    stamps_b, arrivals, scores, decisions, node_latencies = _columns(
+        observer.results, (np.int64, np.int64, float, int, float))
     with_pair = in_window(stamps_b, start, end)
     pairs = int(np.sum(with_pair))
     latencies_ms = (arrivals[with_pair] - stamps_b[with_pair]) / 1e6
@@ -416,6 +419,11 @@ def build_report(layout: str, settings: RunSettings, pair: PairConfig, landmark_
         },
         'pair_rate_per_s': pairs / window.seconds,
         'latency_ms': latency,
+        # where the end-to-end time goes: the corners of frame A (its stamp -> EyeCorners here;
+        # frame B's stamp comes one frame period later) and the liveness node's own share
+        'eye_corners_latency_ms': latency_summary(
+            (corner_arrivals[corners_in] - corner_stamps[corners_in]) / 1e6),
+        'liveness_node_latency_ms': latency_summary(node_latencies[with_pair]),
         'cpu_percent_of_one_core': cpu_percent,
         'total_node_cpu_cores': total_cores,
         'peak_memory_mib': {name: kib / 1024 for name, kib in window.peak_kib.items()},

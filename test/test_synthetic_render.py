@@ -55,6 +55,22 @@ def test_corners_follow_the_small_head_motion_within_a_cycle():
     assert np.all((corners >= 0) & (corners < [CROP_MODE.width, CROP_MODE.height]))
 
 
+@pytest.mark.parametrize('spec', [live(5), nir_print(5)], ids=['live', 'print'])
+def test_a_continuous_take_moves_smoothly_and_loops_without_a_jump(spec):
+    period_s = 8 * len(DEFAULT_PATTERN) / 120.0  # 8 cycles
+
+    def front_corners(index: int, take: bool) -> np.ndarray:
+        cycle = render_cycle(spec, index, take_period_s=period_s if take else None)
+        return cycle.corners_array()[FRONT]
+
+    take = [front_corners(index, True) for index in range(9)]
+    steps = [np.abs(b - a).max() for a, b in zip(take, take[1:])]
+    assert 0.0 < max(steps) < 3.0  # the head sways by a pixel or so per cycle
+    assert np.allclose(take[8], take[0])  # one period later it is back: the clip loops
+    independent = [front_corners(index, False) for index in range(3)]
+    assert max(np.abs(b - a).max() for a, b in zip(independent, independent[1:])) > 5.0
+
+
 @pytest.mark.parametrize('subject', [1, 2, 6])
 def test_corners_land_on_the_eyes(subject):
     """Between the corners lie dark iris and lashes; the same spot shifted onto the cheek

@@ -263,7 +263,7 @@ def test_command_lines_reject_bad_arguments(main, capsys):
 def test_synthetic_accuracy_command_reports_every_pose_and_lighting(capsys) -> None:
     from antispoof_ros.landmarks.synthetic_accuracy import main as synthetic_accuracy
 
-    assert synthetic_accuracy(['--subjects', '1']) == 0
+    assert synthetic_accuracy(['--subjects', '1', '--cycles', '1', '--workers', '1']) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines() if 'found ' in line]
     assert len(rows) == 12 * 2  # poses x lightings x (five-point, synthetic)
     assert {row[2] for row in rows} == {'five-point', 'synthetic'}

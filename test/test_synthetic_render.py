@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -64,11 +66,11 @@ def test_a_continuous_take_moves_smoothly_and_loops_without_a_jump(spec):
         return cycle.corners_array()[FRONT]
 
     take = [front_corners(index, True) for index in range(9)]
-    steps = [np.abs(b - a).max() for a, b in zip(take, take[1:])]
+    steps = [np.abs(b - a).max() for a, b in pairwise(take)]
     assert 0.0 < max(steps) < 3.0  # the head sways by a pixel or so per cycle
     assert np.allclose(take[8], take[0])  # one period later it is back: the clip loops
     independent = [front_corners(index, False) for index in range(3)]
-    assert max(np.abs(b - a).max() for a, b in zip(independent, independent[1:])) > 5.0
+    assert max(np.abs(b - a).max() for a, b in pairwise(independent)) > 5.0
 
 
 @pytest.mark.parametrize('subject', [1, 2, 6])

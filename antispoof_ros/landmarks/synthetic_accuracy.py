@@ -1,10 +1,11 @@
 """Eye-corner accuracy on synthetic NIR front-flash frames, per pose and lighting.
 
-    python -m antispoof_ros.landmarks.synthetic_accuracy [--subjects 6] [--species live]
-        [--model five-point|synthetic|both]
+    python -m antispoof_ros.landmarks.synthetic_accuracy [--subjects 6] [--cycles 4]
+        [--species live] [--model five-point|synthetic|both] [--workers 2]
 
 Renders full 1920x1200 front-flash frames of the synthetic protocol's held-out test subjects
-(and its test mask) for every pose and lighting, locates the corners with a fresh tracker per
+(and its test mask) for every pose and lighting, ``--cycles`` independent samples (head position,
+angles, gaze) of each, locates the corners with a fresh tracker per
 frame (the detection path: HOG on the 1/4 frame, shape fit at full resolution) and compares
 them with the renderer's ground truth: faces found, median and 95th percentile corner error
 in pixels. ``five-point`` is dlib's public model (made for photographs), ``synthetic`` the
@@ -24,8 +25,7 @@ from antispoof_ros.flash import DEFAULT_PATTERN, Phase
 from antispoof_ros.landmarks import FaceTracker, TrackerConfig
 from antispoof_ros.landmarks.dlib_backend import SYNTHETIC_CORNER_MODEL, DlibBackend
 from antispoof_ros.landmarks.evaluation import evaluate, summarise
-from antispoof_ros.synthetic.protocol import ProtocolConfig, assign_splits
-from antispoof_ros.synthetic.render import render_cycle
+from antispoof_ros.synthetic.protocol import ProtocolConfig, assign_splits, iter_cycles
 from antispoof_ros.synthetic.scene import FULL_MODE, Lighting, Pose, ScenarioSpec, Species, Split
 
 MODELS: dict[str, Path | None] = {'five-point': None, 'synthetic': SYNTHETIC_CORNER_MODEL}
@@ -44,25 +44,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Print the accuracy table."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--subjects', type=int, default=6, help='test subjects per cell')
+    parser.add_argument('--cycles', type=int, default=4,
+                        help='samples per subject and cell (4 corners each)')
+    parser.add_argument('--workers', type=int, default=2, help='rendering processes')
     parser.add_argument('--species', default='live', choices=('live', 'mask'))
     parser.add_argument('--model', default='both', choices=(*MODELS, 'both'))
     args = parser.parse_args(argv)
-    if args.subjects < 1:
-        parser.error('--subjects must be at least 1')
+    if min(args.subjects, args.cycles, args.workers) < 1:
+        parser.error('--subjects, --cycles and --workers must be at least 1')
     models = list(MODELS) if args.model == 'both' else [args.model]
     trackers = {name: FaceTracker(DlibBackend(MODELS[name]), TrackerConfig()) for name in models}
     subjects, masks = held_out_test_members()
     subjects = subjects[:args.subjects]
     species = Species.parse(args.species)
     front = DEFAULT_PATTERN.index(Phase.FRONT)
-    print(f'{args.species} faces of {len(subjects)} held-out test subjects, 1920x1200 '
-          'front-flash frames, fresh detection per frame')
+    print(f'{args.species} faces of {len(subjects)} held-out test subjects x {args.cycles} '
+          'samples per cell, 1920x1200 front-flash frames, fresh detection per frame')
     for pose in Pose:
         for lighting in Lighting:
-            cycles = [render_cycle(ScenarioSpec(
-                f'accuracy-{pose.value}-{lighting.value}-{subject}', species, lighting, pose, 1,
-                subject_id=subject, mask_id=masks[0] if species is Species.MASK else None), 0,
-                mode=FULL_MODE) for subject in subjects]
+            specs = [ScenarioSpec(
+                f'accuracy-{pose.value}-{lighting.value}-{subject}', species, lighting, pose,
+                args.cycles, subject_id=subject,
+                mask_id=masks[0] if species is Species.MASK else None) for subject in subjects]
+            cycles = list(iter_cycles(specs, FULL_MODE, workers=args.workers))
             for name, tracker in trackers.items():
                 errors = []
                 for cycle in cycles:

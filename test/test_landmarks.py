@@ -146,6 +146,21 @@ def test_periodic_redetection(backend, faces):
     assert methods == [detected, tracked, tracked, detected, tracked, tracked, detected]
 
 
+def test_each_named_model_gets_the_fit_it_was_validated_with():
+    from antispoof_ros.landmarks.dlib_backend import (
+        BOX_SHIFTS,
+        SINGLE_FIT,
+        SYNTHETIC_CORNER_MODEL,
+        backend_for,
+    )
+
+    assert backend_for('synthetic').box_shifts == BOX_SHIFTS
+    assert backend_for(str(SYNTHETIC_CORNER_MODEL)).box_shifts == BOX_SHIFTS
+    assert backend_for('five-point').box_shifts == SINGLE_FIT
+    with pytest.raises(FileNotFoundError):
+        backend_for('no/such/model.dat')
+
+
 def test_deferred_periodic_detection_runs_after_the_answer(backend, faces):
     tracker = FaceTracker(backend, TrackerConfig(min_face_px=160, redetect_every=3))
     frame, _ = nir_frame(faces['grace_hopper'], scale=2.0)

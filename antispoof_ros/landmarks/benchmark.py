@@ -89,14 +89,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--redetect-every', type=int, default=TrackerConfig.redetect_every)
     parser.add_argument('--json', type=Path, help='also write the figures to this file')
     parser.add_argument('--annotations', type=Path, default=DEFAULT_ANNOTATIONS)
+    parser.add_argument('--shape-model', default='five-point',
+                        help="corner model: 'five-point', 'synthetic' or a model file")
     args = parser.parse_args(argv)
     try:
         if args.duration <= 0 or args.scale <= 0:
             raise ValueError('--duration and --scale must be > 0')
         config = TrackerConfig(min_face_px=args.min_face_px, redetect_every=args.redetect_every)
         frames = moving_face_frames(16, args.scale, args.annotations)
-        from antispoof_ros.landmarks.dlib_backend import DlibBackend
-        tracker = FaceTracker(DlibBackend(), config)
+        from antispoof_ros.landmarks.dlib_backend import backend_for
+        tracker = FaceTracker(backend_for(args.shape_model), config)
     except (OSError, ValueError) as error:
         print(f'error: {error}', file=sys.stderr)
         return 2

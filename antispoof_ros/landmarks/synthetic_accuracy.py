@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from pathlib import Path
 import sys
 
 import numpy as np
 
 from antispoof_ros.flash import DEFAULT_PATTERN, Phase
 from antispoof_ros.landmarks import FaceTracker, TrackerConfig
-from antispoof_ros.landmarks.dlib_backend import SYNTHETIC_CORNER_MODEL, DlibBackend
+from antispoof_ros.landmarks.dlib_backend import SHAPE_MODELS, backend_for
 from antispoof_ros.landmarks.evaluation import evaluate, summarise
 from antispoof_ros.synthetic.protocol import ProtocolConfig, assign_splits, iter_cycles
 from antispoof_ros.synthetic.scene import FULL_MODE, Lighting, Pose, ScenarioSpec, Species, Split
-
-MODELS: dict[str, Path | None] = {'five-point': None, 'synthetic': SYNTHETIC_CORNER_MODEL}
 
 
 def held_out_test_members(seed: int = 0) -> tuple[list[int], list[int]]:
@@ -48,12 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help='samples per subject and cell (4 corners each)')
     parser.add_argument('--workers', type=int, default=2, help='rendering processes')
     parser.add_argument('--species', default='live', choices=('live', 'mask'))
-    parser.add_argument('--model', default='both', choices=(*MODELS, 'both'))
+    parser.add_argument('--model', default='both', choices=(*SHAPE_MODELS, 'both'))
     args = parser.parse_args(argv)
     if min(args.subjects, args.cycles, args.workers) < 1:
         parser.error('--subjects, --cycles and --workers must be at least 1')
-    models = list(MODELS) if args.model == 'both' else [args.model]
-    trackers = {name: FaceTracker(DlibBackend(MODELS[name]), TrackerConfig()) for name in models}
+    models = list(SHAPE_MODELS) if args.model == 'both' else [args.model]
+    trackers = {name: FaceTracker(backend_for(name), TrackerConfig()) for name in models}
     subjects, masks = held_out_test_members()
     subjects = subjects[:args.subjects]
     species = Species.parse(args.species)

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 import math
-from pathlib import Path
 import time
 from typing import NamedTuple
 
@@ -34,7 +33,7 @@ from std_msgs.msg import Header
 from antispoof_ros.flash import Phase
 from antispoof_ros.image_conversion import ImageFormatError, image_to_array
 from antispoof_ros.landmarks.backend import FaceBox
-from antispoof_ros.landmarks.dlib_backend import SYNTHETIC_CORNER_MODEL, DlibBackend
+from antispoof_ros.landmarks.dlib_backend import DlibBackend, backend_for
 from antispoof_ros.landmarks.tracker import (
     MAX_SIDE_PX,
     DriverChoice,
@@ -48,9 +47,6 @@ from antispoof_ros.msg import EyeCorners, FlashFrame
 from antispoof_ros.nodes.entrypoint import run_nodes
 from antispoof_ros.nodes.parameters import ConfigError, Param, declare_parameters, log_parameters
 from antispoof_ros.nodes.topics import EYE_CORNERS, flash_frame_topic
-
-# Named corner models; any other value of 'shape_model' is a file path.
-SHAPE_MODELS: dict[str, Path | None] = {'five-point': None, 'synthetic': SYNTHETIC_CORNER_MODEL}
 
 PARAMETERS = (
     Param('phase', 'front', 'Flash phase whose frames are searched (thesis 3.3.2: front).',
@@ -222,8 +218,7 @@ class LandmarkNode(Node):
         self.config = config = declare_parameters(self, PARAMETERS)
         log_parameters(self, config)
         try:
-            backend = DlibBackend(SHAPE_MODELS.get(config['shape_model'],
-                                                   Path(config['shape_model'])))
+            backend = backend_for(config['shape_model'])
         except (FileNotFoundError, ValueError) as error:  # missing package or unusable file
             raise ConfigError(f"parameter 'shape_model': {error}") from None
         self.tracker = FaceTracker(backend, TrackerConfig(

@@ -166,9 +166,10 @@ class DlibBackend(LandmarkBackend):
     def fit_corners(self, gray: np.ndarray, box: FaceBox) -> tuple[EyeCornerPoints, float]:
         """Fit in ``box``: the median of the fits in it moved by each of ``box_shifts``.
 
-        dlib reads the frame in place (~0.3 ms a fit once the face region is in cache). The
-        confidence is the lower of the detector-score confidence of ``box`` and the geometric
-        plausibility of the fitted shape.
+        dlib reads the frame in place: one fit of the synthetic corner model costs ~0.4 ms on
+        a 1920x1200 frame, five in shifted boxes ~3.3 ms (fitting a copy of the face region
+        instead was no faster). The confidence is the lower of the detector-score confidence
+        of ``box`` and the geometric plausibility of the fitted shape.
         """
         fits = []
         for shift_x, shift_y in self.box_shifts:

@@ -30,3 +30,21 @@ def test_node_and_direct_scores_agree_on_every_pair(tmp_path: Path) -> None:
     assert comparison['max_score_difference'] < 1e-6
     assert comparison['direct']['accuracy'] == comparison['node']['accuracy']
     assert comparison['direct']['apcer'] == comparison['node']['apcer']
+
+
+def test_with_landmark_node_corners_node_and_direct_scores_agree(tmp_path: Path) -> None:
+    protocol = build_protocol(ProtocolConfig())
+    live = next(s for s in protocol.scenarios if s.split == Split.TEST
+                and s.species.value == 'live' and s.pose is not None
+                and s.pose.value == 'camera')
+    bag = tmp_path / 'bag'
+    write_synthetic_bag(bag, [live], cycles=4, progress=False, continuous=True)
+    out = tmp_path / 'evaluation'
+    assert bag_evaluation_main(['--bag', str(bag), '--out', str(out), '--corners',
+                                'landmark-node', '--shape-model', 'synthetic']) == 0
+    comparison = json.loads((out / 'comparison.json').read_text())
+    assert comparison['corners'] == 'landmark-node'
+    # the tracker finds this frontal face in every front frame, in the node as in-process
+    assert comparison['pairs_scored_directly'] == comparison['pairs_scored_by_node'] == 4
+    assert comparison['max_score_difference'] < 1e-6
+    assert comparison['direct']['accuracy'] == comparison['node']['accuracy']

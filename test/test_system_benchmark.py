@@ -313,7 +313,8 @@ REPORT_KEYS = {
     'layout', 'pair', 'window_s', 'warmup_s', 'frames_sent', 'publisher_late_ms',
     'front_frames_sent', 'eye_corners_received', 'no_face', 'cycles_sent', 'results_with_pair',
     'pairs_scored', 'results_without_pair', 'decisions', 'frames_lost', 'node_counters',
-    'pair_rate_per_s', 'latency_ms', 'cpu_percent_of_one_core', 'total_node_cpu_cores',
+    'pair_rate_per_s', 'latency_ms', 'eye_corners_latency_ms', 'liveness_node_latency_ms',
+    'cpu_percent_of_one_core', 'total_node_cpu_cores',
     'peak_memory_mib', 'node_processes', 'targets', 'pids',
 }
 

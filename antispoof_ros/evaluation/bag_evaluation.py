@@ -1,15 +1,19 @@
 """Evaluate a model on a bag twice: through the real liveness node, and directly.
 
     python -m antispoof_ros.evaluation.bag_evaluation --bag BAG --out DIR
-        [--model antispoof_ros/models/p2_face.onnx] [--threshold-from-model]
+        [--model antispoof_ros/models/p2_face.onnx] [--corners ground-truth|landmark-node]
+        [--shape-model synthetic]
 
-Through the node: ``liveness_node`` runs as its own process (shared-memory DDS) with its
-landmark input remapped to the bag's ground-truth eye corners, the bag is replayed without
-loss (antispoof_ros.bagtools.replay), and every published LivenessResult's per-pair score
-is collected. Directly: the same bag is read with rosbags, each cycle's pair is aligned with
-the same code and scored by the same ONNX file in this process. Both score sets get the
-same ISO/IEC 30107-3 report at the model's own threshold, and the per-pair scores are
-compared (they should agree to float precision: same bytes in, same code, same model).
+Through the nodes: ``liveness_node`` runs as its own process (shared-memory DDS), the bag is
+replayed without loss (antispoof_ros.bagtools.replay), and every published LivenessResult's
+per-pair score is collected. Its corners are the bag's ground truth, or (``--corners
+landmark-node``) those a ``landmark_node`` process finds on the replayed front frames (the
+replay then runs at camera speed, 120 Hz). Directly: the same bag is read with rosbags, the
+corners are the ground truth or those of the same tracker run over the front frames in
+order, each cycle's pair is aligned with the same code and scored by the same ONNX file in
+this process. Both score sets get the same ISO/IEC 30107-3 report at the model's own
+threshold, and the per-pair scores are compared (they should agree to float precision:
+same bytes in, same code, same model, the tracker seeing the same frames in the same order).
 """
 
 from __future__ import annotations
@@ -34,9 +38,12 @@ from antispoof_ros.evaluation.node_replay import (
     NodeReplayError,
     replay_through_liveness_node,
 )
+from antispoof_ros.eye_corners import EyeCornerPoints
 from antispoof_ros.flash import DEFAULT_PATTERN, Phase, pair_config
 from antispoof_ros.image_conversion import image_to_array
 from antispoof_ros.inference import LivenessModel
+from antispoof_ros.landmarks.dlib_backend import backend_for
+from antispoof_ros.landmarks.tracker import FaceTracker, TrackerConfig
 from antispoof_ros.msg import EyeCorners, FlashFrame, LivenessResult
 from antispoof_ros.nodes.liveness_node import SHIPPED_MODELS
 from antispoof_ros.nodes.topics import flash_frame_topic
@@ -62,23 +69,44 @@ class SegmentLookup:
         return self.segments[max(bisect_right(self.starts, stamp_ns) - 1, 0)].labels
 
 
-def direct_scores(bag: Path, model: LivenessModel) -> dict[int, float]:
-    """Score of every complete pair of the bag by frame B's counter, computed in-process."""
+def tracked_corners(frames: dict[int, FlashFrame], shape_model: str) -> dict[int, EyeCornerPoints]:
+    """Corners the landmark node's tracker finds on these front frames, fed in counter order."""
+    tracker = FaceTracker(backend_for(shape_model), TrackerConfig())
+    corners = {}
+    for counter in sorted(frames):
+        result = tracker.process(image_to_array(frames[counter].image), defer_refresh=True)
+        if result.ok:
+            corners[counter] = result.corners
+        if result.ok and tracker.refresh_due:  # as the node does after answering
+            tracker.refresh(image_to_array(frames[counter].image))
+    return corners
+
+
+def direct_scores(bag: Path, model: LivenessModel,
+                  shape_model: str | None = None) -> dict[int, float]:
+    """Score of every complete pair of the bag by frame B's counter, computed in-process.
+
+    Corners: the bag's ground truth, or (``shape_model``) the tracker's on its front frames.
+    """
     config = pair_config(model.metadata.pair)
     region = region_by_name(model.metadata.region)
     topic_a, topic_b = (f'/{flash_frame_topic(p)}' for p in (config.phase_a, config.phase_b))
+    topic_front = f'/{flash_frame_topic(Phase.FRONT)}'
     frames: dict[tuple[str, int], FlashFrame] = {}
-    corners: dict[int, CornerInfo] = {}
+    corners: dict[int, EyeCornerPoints] = {}
     with Reader(bag) as reader:
         wanted = [c for c in reader.connections
-                  if c.topic in (topic_a, topic_b, GROUND_TRUTH_CORNERS)]
+                  if c.topic in (topic_a, topic_b, topic_front, GROUND_TRUTH_CORNERS)]
         for connection, _stamp, raw in reader.messages(connections=wanted):
             if connection.topic == GROUND_TRUTH_CORNERS:
                 info = CornerInfo.from_msg(deserialize_message(raw, EyeCorners))
-                corners[info.frame_counter] = info
+                corners[info.frame_counter] = info.points
             else:
                 frame = deserialize_message(raw, FlashFrame)
                 frames[(connection.topic, frame.frame_counter)] = frame
+    if shape_model is not None:
+        corners = tracked_corners({counter: frame for (topic, counter), frame in frames.items()
+                                   if topic == topic_front}, shape_model)
     scores = {}
     step = 0 if config.is_single else 1
     for (topic, counter), frame_a in frames.items():
@@ -90,12 +118,12 @@ def direct_scores(bag: Path, model: LivenessModel) -> dict[int, float]:
         if front not in corners:
             continue
         crop = align_pair(image_to_array(frame_a.image), image_to_array(frame_b.image),
-                          corners[front].points, region, model.metadata.eye)
+                          corners[front], region, model.metadata.eye)
         scores[frame_b.frame_counter] = model.predict(to_model_input(crop))
     return scores
 
 
-def node_scores(bag: Path, model_path: Path) -> dict[int, float]:
+def node_scores(bag: Path, model_path: Path, shape_model: str | None = None) -> dict[int, float]:
     """Per-pair scores published by liveness_node while the bag is replayed to it."""
     results: dict[int, float] = {}
 
@@ -103,7 +131,8 @@ def node_scores(bag: Path, model_path: Path) -> dict[int, float]:
         if result.frame_counter_b:  # not a timeout notice
             results[result.frame_counter_b] = result.score
 
-    replay_through_liveness_node(bag, model_path, keep)
+    replay_through_liveness_node(bag, model_path, keep, rate=None if shape_model is None else 1.0,
+                                 shape_model=shape_model)
     return results
 
 
@@ -127,7 +156,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--bag', type=Path, required=True)
     parser.add_argument('--out', type=Path, required=True)
     parser.add_argument('--model', type=Path, default=SHIPPED_MODELS / 'p2_face.onnx')
+    parser.add_argument('--corners', choices=('ground-truth', 'landmark-node'),
+                        default='ground-truth', help='where the eye corners come from')
+    parser.add_argument('--shape-model', default='synthetic',
+                        help="landmark_node's corner model with --corners landmark-node")
     args = parser.parse_args(argv)
+    shape_model = args.shape_model if args.corners == 'landmark-node' else None
     try:
         model = LivenessModel.load(args.model)
         lookup = SegmentLookup(args.bag)
@@ -140,18 +174,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         for _connection, stamp, raw in reader.messages(
                 connections=[c for c in reader.connections if c.topic == topic]):
             bag_stamp[deserialize_message(raw, FlashFrame).frame_counter] = stamp
-    direct = direct_scores(args.bag, model)
+    direct = direct_scores(args.bag, model, shape_model)
     try:
-        through_node = node_scores(args.bag, args.model)
+        through_node = node_scores(args.bag, args.model, shape_model)
     except NodeReplayError as error:
         print(f'bag_evaluation: error: {error}', file=sys.stderr)
         return 1
-    common = sorted(set(direct) & set(through_node))
+    common = sorted(k for k in set(direct) & set(through_node)
+                    if math.isfinite(direct[k]) and math.isfinite(through_node[k]))
     difference = max((abs(direct[k] - through_node[k]) for k in common), default=math.nan)
     comparison = {
         'bag': str(args.bag), 'model': str(args.model), 'model_sha256': model.sha256,
+        'corners': args.corners, 'shape_model': shape_model,
         'threshold': model.threshold, 'pairs_in_bag': len(bag_stamp),
-        'pairs_scored_directly': len(direct), 'pairs_scored_by_node': len(through_node),
+        'pairs_scored_directly': sum(map(math.isfinite, direct.values())),
+        'pairs_scored_by_node': sum(map(math.isfinite, through_node.values())),
         'max_score_difference': difference,
         'direct': evaluate(direct, bag_stamp, lookup, model.threshold),
         'node': evaluate(through_node, bag_stamp, lookup, model.threshold),

@@ -195,7 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / 'comparison.json').write_text(json.dumps(comparison, indent=1) + '\n')
-    for name, count in (('direct', len(direct)), ('node', len(through_node))):
+    for name, count in (('direct', comparison['pairs_scored_directly']),
+                        ('node', comparison['pairs_scored_by_node'])):
         figures = comparison[name]
         print(f'{name:>6}: {count} pairs, APCER {figures["apcer"]}, '
               f'BPCER {figures["bpcer"]}, accuracy {figures["accuracy"]}')

@@ -74,11 +74,12 @@ def tracked_corners(frames: dict[int, FlashFrame], shape_model: str) -> dict[int
     tracker = FaceTracker(backend_for(shape_model), TrackerConfig())
     corners = {}
     for counter in sorted(frames):
-        result = tracker.process(image_to_array(frames[counter].image), defer_refresh=True)
+        pixels = image_to_array(frames[counter].image)
+        result = tracker.process(pixels, defer_refresh=True)
         if result.ok:
             corners[counter] = result.corners
-        if result.ok and tracker.refresh_due:  # as the node does after answering
-            tracker.refresh(image_to_array(frames[counter].image))
+        if tracker.refresh_due:  # as the node does after answering
+            tracker.refresh(pixels)
     return corners
 
 

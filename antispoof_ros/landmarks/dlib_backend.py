@@ -31,9 +31,9 @@ SINGLE_FIT = ((0.0, 0.0),)
 # right, up and down: a single fit depends on where the detector happened to put the box. For
 # the synthetic corner model (trained with box jitter) on its validation subjects (339 faces,
 # 1356 corners) the median of five cut the p95 corner error from 12.1 to 7.7 px (median 1.28 ->
-# 1.16 px; masks 16-22 -> 7-17 px) for about 1.5 ms more per face; three box scales helped less
-# (p95 10.9 px). dlib's 5-point model got worse with it on the hand-annotated photos (3.2 and
-# 8.1 px where one fit is within 3 px), so it keeps one fit.
+# 1.16 px; masks 16-22 -> 7-17 px) for a few ms more per face (``fit_corners``); three box
+# scales helped less (p95 10.9 px). dlib's 5-point model got worse with it on the hand-annotated
+# photos (3.2 and 8.1 px where one fit is within 3 px), so it keeps one fit.
 BOX_SHIFTS = ((0.0, 0.0), (0.04, 0.0), (-0.04, 0.0), (0.0, 0.04), (0.0, -0.04))
 
 # Index of each corner in the 5-point shape, checked by eye on the astronaut and Grace Hopper

@@ -191,6 +191,7 @@ class FaceTracker:
         """Forget the tracked face, so the next frame runs a full detection."""
         self._last_box: FaceBox | None = None
         self._frames_since_detection = 0
+        self._refresh_pending = False
         self._face_count = 0
 
     @property
@@ -200,6 +201,10 @@ class FaceTracker:
 
     @property
     def refresh_due(self) -> bool:
+        """The frame just answered by ``process(..., defer_refresh=True)`` wants ``refresh``."""
+        return self._refresh_pending
+
+    def _detection_due(self) -> bool:
         """The periodic full detection is due: the next frame would run one."""
         return (self._last_box is not None
                 and self._frames_since_detection + 1 >= self.config.redetect_every)
@@ -207,18 +212,21 @@ class FaceTracker:
     def process(self, frame: np.ndarray, *, defer_refresh: bool = False) -> LandmarkResult:
         """Eye corners of the driver in one frame; never raises on bad input.
 
-        ``defer_refresh``: track even when the periodic detection is due; the caller runs
-        it with ``refresh`` after it has sent the answer, so it costs no latency.
+        ``defer_refresh``: track even when the periodic detection is due; then
+        ``refresh_due`` says so and the caller runs ``refresh`` on this frame after it has
+        sent the answer, so the detection costs no latency.
         """
+        self._refresh_pending = False
         watch = _Stopwatch()
         problem = frame_problem(frame)
         if problem:
             return LandmarkResult(Status.BAD_INPUT, reason=problem, elapsed_ms=watch.elapsed_ms)
         result = None
-        if self._last_box is not None and (defer_refresh or not self.refresh_due):
+        if self._last_box is not None and (defer_refresh or not self._detection_due()):
             result = self._track(frame, self._last_box, watch)
         if result is None:
             result = self._detect(frame, watch)
+        self._refresh_pending = defer_refresh and self._detection_due()
         return result
 
     def refresh(self, frame: np.ndarray) -> LandmarkResult:
@@ -227,6 +235,7 @@ class FaceTracker:
         It re-chooses the driver and notices new faces for the frames that follow; its
         result is not an answer (the frame had one). A face it cannot find is lost.
         """
+        self._refresh_pending = False
         return self._detect(frame, _Stopwatch())
 
     def _track(self, frame: np.ndarray, last_box: FaceBox,

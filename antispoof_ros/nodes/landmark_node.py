@@ -254,7 +254,7 @@ class LandmarkNode(Node):
             self.get_logger().warning(
                 f'bad frame {frame.frame_counter} on {self.frame_topic}: {result.reason}',
                 throttle_duration_sec=BAD_INPUT_LOG_PERIOD_S)
-        if result.ok and self.tracker.refresh_due:
+        if self.tracker.refresh_due:
             # off the executor: dlib releases the GIL, so in a one-process pipeline the
             # liveness node handles frame B meanwhile; the next front frame is 33 ms away
             self._refresh = self._refresh_worker.submit(self.tracker.refresh, pixels)

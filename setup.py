@@ -20,7 +20,8 @@ setup(
     description='Face presentation-attack detection for multi-flash NIR cameras (ROS 2)',
     license='Apache-2.0',
     packages=find_packages(include=['antispoof_ros', 'antispoof_ros.*']),
-    package_data={'antispoof_ros': ['models/*.onnx', 'models/*.json', 'models/*.dat']},
+    package_data={'antispoof_ros': ['models/*.onnx', 'models/*.json', 'models/*.dat',
+                                    'models/*.svm']},
     python_requires='>=3.10',
     entry_points={'console_scripts': CONSOLE_SCRIPTS},
 )

@@ -272,15 +272,25 @@ class Ledger:
         self.frames[counter] = phase
         self.stamps[counter] = stamp_ns
 
+    def pair_problem(self, counter_a: int, counter_b: int) -> str:
+        """What keeps two frames from being a valid pair ('' when they are one).
+
+        Valid: a front frame, the right frame after it and that front frame's corners, all
+        intact.
+        """
+        if {counter_a, counter_b} & self.tainted:
+            return 'a broken frame'
+        if counter_b != counter_a + 1:
+            return 'frames not consecutive'
+        if (self.frames.get(counter_a), self.frames.get(counter_b)) != (Phase.FRONT, Phase.RIGHT):
+            return 'not a front + right pair of sent frames'
+        if counter_a not in self.corners:
+            return 'no corners of the front frame seen'
+        return ''
+
     def valid_pair(self, counter_a: int, counter_b: int) -> bool:
-        """A front frame, the right frame after it and that front frame's corners, all intact."""
-        return (
-            counter_b == counter_a + 1
-            and self.frames.get(counter_a) == Phase.FRONT
-            and self.frames.get(counter_b) == Phase.RIGHT
-            and counter_a in self.corners
-            and not {counter_a, counter_b} & self.tainted
-        )
+        """``pair_problem`` finds nothing."""
+        return not self.pair_problem(counter_a, counter_b)
 
 
 # -- node processes --------------------------------------------------------------------------
@@ -387,6 +397,8 @@ class ScenarioResult:
     valid_during: int = 0
     bad_during: int = 0
     mispaired: int = 0
+    #: Why each mis-paired result was one ('scored twice' or a ``Ledger.pair_problem``).
+    mispaired_why: Counter[str] = field(default_factory=Counter)
     mislabelled: int = 0
     recovery_s: float | None = None
     counters_up: dict[str, int] = field(default_factory=dict)
@@ -880,21 +892,32 @@ class FaultInjection:
             pair = (int(message.frame_counter_a), int(message.frame_counter_b))
             is_scored = not math.isnan(message.score)
             scored[pair] += is_scored
-            good = (is_scored and scored[pair] == 1
-                    and (message.phase_a, message.phase_b) == (Phase.FRONT, Phase.RIGHT)
-                    and self.ledger.valid_pair(*pair))
+            problem = self._result_problem(message, pair, scored[pair])
+            good = is_scored and not problem
             decided = message.decision != LivenessResult.DECISION_UNKNOWN
-            result.mispaired += is_scored and not good
+            if is_scored and problem:
+                result.mispaired += 1
+                result.mispaired_why[problem] += 1
             result.bad_during += decided and not good
             if fault.start <= arrival <= degraded_until:
                 result.unknown_during += not decided
                 result.valid_during += decided and good
 
+    def _result_problem(self, message: LivenessResult, pair: tuple[int, int],
+                        times_scored: int) -> str:
+        """Why a result is not the one score of a valid pair ('' when it is)."""
+        if times_scored > 1:
+            return 'scored twice'
+        if (message.phase_a, message.phase_b) != (Phase.FRONT, Phase.RIGHT):
+            return 'phases not front + right'
+        return self.ledger.pair_problem(*pair)
+
     @staticmethod
     def _check_expectations(result: ScenarioResult, expectation: Expectation) -> None:
         checks = [
             (result.crashes == 0, f'{result.crashes} node process(es) died'),
-            (result.mispaired == 0, f'{result.mispaired} mis-paired result(s)'),
+            (result.mispaired == 0, f'{result.mispaired} mis-paired result(s): ' + ', '.join(
+                f'{why} x{count}' for why, count in result.mispaired_why.items())),
             (result.mislabelled == 0, f'{result.mislabelled} mislabelled message(s)'),
             (result.bad_during == 0, f'{result.bad_during} LIVE/SPOOF from a bad pair'),
             (result.unknown_during > 0 or not expectation.unknown, 'no UNKNOWN while degraded'),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -283,3 +285,14 @@ def test_synthetic_accuracy_command_reports_every_pose_and_lighting(capsys) -> N
     assert len(rows) == 12 * 2  # poses x lightings x (five-point, synthetic)
     assert {row[2] for row in rows} == {'five-point', 'synthetic'}
     assert all(row[4].rstrip(',').split('/')[1] == '1' for row in rows)
+
+
+@pytest.mark.slow
+def test_benchmark_tracks_the_synthetic_ahead_take_with_the_synthetic_model(tmp_path) -> None:
+    report_path = tmp_path / 'report.json'
+    assert benchmark.main(['--shape-model', 'synthetic', '--duration', '2',
+                           '--json', str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    assert report['config']['frames'] == 'synthetic'
+    latency = report['latency']
+    assert latency['tracked']['count'] > 10 * max(latency['no_face']['count'], 1)

@@ -5,11 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from antispoof_ros.landmarks.dlib_backend import SYNTHETIC_CORNER_MODEL, DlibBackend
+from antispoof_ros.landmarks.dlib_backend import SYNTHETIC_CORNER_MODEL, DlibBackend, backend_for
 from antispoof_ros.landmarks.shape_training import (
+    REFINE_JITTER,
     corner_errors,
     main,
     pick_scenarios,
+    refinement_samples,
     render_samples,
     train_predictor,
     training_options,
@@ -57,8 +59,19 @@ def test_trained_corner_model_fits_its_faces_and_loads_as_a_backend(tmp_path: Pa
     assert np.median(errors) < 2.0  # fitted to these very faces
     assert np.median(errors) < np.median(corner_errors(DlibBackend(), samples))
 
+    # the second stage: trained on boxes placed by the true corners, fitted in the box the
+    # first stage's corners place
+    refine = tmp_path / 'refine.dat'
+    train_predictor(refinement_samples(samples),
+                    training_options(threads=2, jitter=REFINE_JITTER)).save(str(refine))
+    refined = corner_errors(DlibBackend(path, refine_path=refine), samples)
+    assert np.median(refined) < 2.0
+    with pytest.raises(ValueError, match='two 4-part corner models'):
+        DlibBackend(refine_path=refine)  # the 5-point model cannot be refined
+
 
 def test_shipped_corner_model_is_a_four_part_model() -> None:
     backend = DlibBackend(SYNTHETIC_CORNER_MODEL)
     assert backend.corner_parts == (0, 1, 2, 3)
     assert 'eye_corners_synthetic' in backend.name
+    assert backend_for('synthetic').name.endswith('eye_corners_synthetic+refine')

@@ -48,6 +48,19 @@ class FaceBox:
         """Box centre (x, y)."""
         return (self.left + self.right) / 2, (self.top + self.bottom) / 2
 
+    @classmethod
+    def around_eyes(cls, corners: np.ndarray, side_per_outer_distance: float,
+                    eye_line_from_top: float) -> FaceBox:
+        """A square box placed by eye corners (EyeCornerPoints order, (4, 2)).
+
+        Its side is ``side_per_outer_distance`` times the distance of the outer corners,
+        centred on the corners, the eye line ``eye_line_from_top`` sides below its top.
+        """
+        side = side_per_outer_distance * float(np.hypot(*(corners[2] - corners[0])))
+        centre_x, eye_y = np.asarray(corners, np.float64).mean(axis=0)
+        top = eye_y - eye_line_from_top * side
+        return cls(centre_x - side / 2, top, centre_x + side / 2, top + side)
+
     def scaled(self, factor: float) -> FaceBox:
         """The same box in an image resized by ``factor``."""
         return FaceBox(self.left * factor, self.top * factor, self.right * factor,

@@ -2,7 +2,10 @@
 
 The landmark node must keep up with the 30 Hz front frames (one per 4-frame cycle at
 120 Hz) and should answer a tracking frame within 10 ms at p99. The frames show a sample
-photo made NIR-like and moving a few pixels per frame, like a driver's head; they are
+photo made NIR-like and moving a few pixels per frame, like a driver's head (``--frames
+photo``, the default of the five-point model), or the front frames of one continuous
+synthetic take of a held-out test subject in the 'ahead' driving pose (``--frames
+synthetic``, the default of the synthetic model, made for the renderer's faces); they are
 pre-computed so that only the tracker is timed. Frames run back to back for ``--duration``
 seconds, so the frame rate printed is the sustained capacity of one core.
 """
@@ -19,13 +22,18 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from antispoof_ros.flash import DEFAULT_PATTERN, Phase
 from antispoof_ros.landmarks.samples import (
     DEFAULT_ANNOTATIONS,
     load_sample_faces,
     nir_like,
     place_in_frame,
 )
+from antispoof_ros.landmarks.synthetic_accuracy import held_out_test_members
 from antispoof_ros.landmarks.tracker import FaceTracker, Method, TrackerConfig
+from antispoof_ros.synthetic.protocol import iter_cycles
+from antispoof_ros.synthetic.render import FRAME_INTERVAL_S
+from antispoof_ros.synthetic.scene import FULL_MODE, Lighting, Pose, ScenarioSpec, Species
 
 TRACKING_P99_TARGET_MS = 10.0
 RATE_TARGET_HZ = 30.0
@@ -43,6 +51,17 @@ def moving_face_frames(count: int, scale: float, annotations: Path,
         frame, _ = place_in_frame(face, rng, scale=scale, centre=centre)
         frames.append(nir_like(frame, rng))
     return frames
+
+
+def synthetic_take_frames(count: int, pose: Pose = Pose.AHEAD) -> list[np.ndarray]:
+    """Front frames of ``count`` cycles of one continuous take, a held-out live test subject."""
+    subject = held_out_test_members()[0][0]
+    spec = ScenarioSpec(f'benchmark-{pose.value}', Species.LIVE, Lighting.OFFICE, pose, count,
+                        subject_id=subject)
+    take_period_s = count * len(DEFAULT_PATTERN) * FRAME_INTERVAL_S
+    front = DEFAULT_PATTERN.index(Phase.FRONT)
+    return [cycle.frames[front] for cycle in iter_cycles([spec], FULL_MODE, workers=1,
+                                                         take_period_s=take_period_s)]
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -91,12 +110,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--annotations', type=Path, default=DEFAULT_ANNOTATIONS)
     parser.add_argument('--shape-model', default='five-point',
                         help="corner model: 'five-point', 'synthetic' or a model file")
+    parser.add_argument('--frames', choices=('photo', 'synthetic'),
+                        help='what the frames show (default: synthetic for the synthetic '
+                             'model, the photo otherwise)')
     args = parser.parse_args(argv)
+    if args.frames is None:
+        args.frames = 'synthetic' if args.shape_model == 'synthetic' else 'photo'
     try:
         if args.duration <= 0 or args.scale <= 0:
             raise ValueError('--duration and --scale must be > 0')
         config = TrackerConfig(min_face_px=args.min_face_px, redetect_every=args.redetect_every)
-        frames = moving_face_frames(16, args.scale, args.annotations)
+        frames = (synthetic_take_frames(16) if args.frames == 'synthetic'
+                  else moving_face_frames(16, args.scale, args.annotations))
         from antispoof_ros.landmarks.dlib_backend import backend_for
         tracker = FaceTracker(backend_for(args.shape_model), config)
     except (OSError, ValueError) as error:
@@ -105,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     cv2.setNumThreads(1)  # the node gets one core; dlib itself is single-threaded
     report = run(tracker, frames, args.duration)
     report['config'] = {'min_face_px': config.min_face_px,
-                        'redetect_every': config.redetect_every, 'scale': args.scale,
+                        'redetect_every': config.redetect_every, 'frames': args.frames,
+                        'shape_model': args.shape_model, 'scale': args.scale,
                         'frame_shape': list(frames[0].shape)}
     print(f"{report['frames']} frames in {args.duration:.0f} s: "
           f"{report['rate_hz']:.1f} frames/s sustained (target >= {RATE_TARGET_HZ:.0f})")

@@ -262,10 +262,14 @@ class FaceTracker:
         result = self._accept(frame, fit, Method.TRACKED, watch)
         return result if result.ok else None
 
+    def downscaled_for_detection(self, frame: np.ndarray) -> np.ndarray:
+        """The frame as a full detection searches it (a detector trainer needs the same)."""
+        return _resized(frame, self.detection_scale)
+
     def detect_boxes(self, frame: np.ndarray, watch: _Stopwatch | None = None) -> list[FaceBox]:
         """Faces of a full detection on the downscaled frame, in full-resolution pixels."""
         factor = self.detection_scale
-        small = _resized(frame, factor)
+        small = self.downscaled_for_detection(frame)
         if watch:
             watch.lap('resize')
         boxes = [box.scaled(1.0 / factor) for box in self.backend.detect_faces(small)]

@@ -52,9 +52,11 @@ PARAMETERS = (
     Param('phase', 'front', 'Flash phase whose frames are searched (thesis 3.3.2: front).',
           choices=tuple(p.label for p in Phase)),
     Param('shape_model', 'five-point',
-          "Corner model: 'five-point' (dlib's public model, for real faces), 'synthetic' (the "
-          "shipped corner model trained on the synthetic renderer's training subjects) or the "
-          'path of a dlib shape predictor (5 parts in dlib order or 4 corner parts).'),
+          "Face model: 'five-point' (dlib's frontal detector and 5-point model, for real "
+          "faces), 'synthetic' (the shipped detector and corner model trained on the synthetic "
+          "renderer's training subjects, ahead and camera poses) or the path of a dlib shape "
+          "predictor used with dlib's frontal detector (5 parts in dlib order or 4 corner "
+          'parts).'),
     Param('min_face_px', TrackerConfig.min_face_px,
           'Width (px) of the smallest face a full detection finds. It sets the detection '
           f'downscale to {DlibBackend.min_face_px}/min_face_px (320: 1/4, 480x300 for '

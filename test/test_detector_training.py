@@ -38,7 +38,7 @@ def test_a_file_that_is_no_detector_is_refused(tmp_path: Path) -> None:
     junk.write_bytes(b'not a detector')
     with pytest.raises(ValueError, match='not a dlib HOG detector'):
         DlibBackend(detector_path=junk)
-    with pytest.raises(FileNotFoundError, match='face detector not found'):
+    with pytest.raises(FileNotFoundError, match='HOG detector not found'):
         DlibBackend(detector_path=tmp_path / 'missing.svm')
 
 
@@ -46,7 +46,7 @@ def test_bad_arguments_are_one_line_exit_2(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(['--out', str(tmp_path / 'detector.svm'), '--c', '0'])
     assert exit_info.value.code == 2
-    assert '--c positive' in capsys.readouterr().err
+    assert '--c must be positive' in capsys.readouterr().err
 
 
 def test_synthetic_backend_uses_the_shipped_detector() -> None:

@@ -33,6 +33,8 @@ from antispoof_ros.landmarks.backend import FaceBox
 from antispoof_ros.landmarks.dlib_backend import HOG_WINDOW_PX, DlibBackend, dlib_rectangle
 from antispoof_ros.landmarks.shape_training import (
     FRONTAL_POSES,
+    add_common_arguments,
+    check_common_arguments,
     pick_scenarios,
     saved_model_bytes,
     scenario_group,
@@ -164,18 +166,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--turned-scenarios', type=int, default=150,
                         help='training-split scenarios at 45 degrees, the faces to leave alone')
     parser.add_argument('--cycles', type=int, default=2, help='front frames per scenario')
-    parser.add_argument('--validation-scenarios', type=int, default=100)
     parser.add_argument('--c', type=float, default=20.0,
                         help='SVM regularisation C (20 and 50 tied on validation, 2 and 5 worse)')
-    parser.add_argument('--workers', type=int, default=2, help='rendering processes')
-    parser.add_argument('--threads', type=int, default=2, help='dlib training threads')
-    parser.add_argument('--seed', type=int, default=0, help='protocol and sampling seed')
-    parser.add_argument('--no-progress', dest='progress', action='store_false')
+    add_common_arguments(parser)
     args = parser.parse_args(argv)
-    if min(args.scenarios, args.cycles, args.validation_scenarios, args.workers,
-           args.threads) < 1 or args.c <= 0:
-        parser.error('--scenarios, --cycles, --validation-scenarios, --workers and --threads '
-                     'must be at least 1, --c positive')
+    check_common_arguments(parser, args)
+    if args.c <= 0 or args.turned_scenarios < 0:
+        parser.error('--c must be positive, --turned-scenarios at least 0')
     if not args.out.parent.is_dir():
         parser.error(f'no such folder: {args.out.parent}')
     started = time.monotonic()

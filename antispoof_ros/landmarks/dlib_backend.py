@@ -9,8 +9,10 @@ excludes commercial use. Licence evidence: ``docs/landmarks.md``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import importlib.metadata
 from pathlib import Path
+from typing import TypeVar
 
 import dlib
 import numpy as np
@@ -40,6 +42,8 @@ REFINE_BOX = (1.6, 0.5)
 # under halogen: 5.09 -> 4.03 -> 3.26 px p95); a five-fit median in each of two refinement
 # boxes 0.87 / 2.71 for eight more fits (~3 ms).
 REFINE_PASSES = 2
+
+T = TypeVar('T')
 
 # Side of the HOG detection window of the built-in detector and of trained ones.
 HOG_WINDOW_PX = 80
@@ -78,14 +82,19 @@ PLAUSIBLE_RANGES: dict[str, tuple[float, float]] = {
 SCORE_SLOPE = 3.0
 
 
+def _load(load: Callable[[str], T], path: Path, what: str) -> T:
+    """A dlib model file read by ``load``; a clear error when missing or of another kind."""
+    if not path.is_file():
+        raise FileNotFoundError(f'{what} not found: {path}')
+    try:
+        return load(str(path))
+    except RuntimeError as error:
+        raise ValueError(f'{path} is not a dlib {what}: {error}') from None
+
+
 def _trained_detector(path: Path) -> dlib.fhog_object_detector:
     """A HOG detector file, checked for the window the tracker's downscales assume."""
-    if not path.is_file():
-        raise FileNotFoundError(f'face detector not found: {path}')
-    try:
-        detector = dlib.fhog_object_detector(str(path))
-    except RuntimeError as error:
-        raise ValueError(f'{path} is not a dlib HOG detector: {error}') from None
+    detector = _load(dlib.fhog_object_detector, path, 'HOG detector')
     window = (detector.detection_window_width, detector.detection_window_height)
     if window != (HOG_WINDOW_PX, HOG_WINDOW_PX):
         raise ValueError(f'{path}: detection window {window}; expected {HOG_WINDOW_PX} px square')
@@ -94,12 +103,7 @@ def _trained_detector(path: Path) -> dlib.fhog_object_detector:
 
 def _shape_predictor(path: Path) -> tuple[dlib.shape_predictor, int]:
     """A shape-predictor file and its number of parts."""
-    if not path.is_file():
-        raise FileNotFoundError(f'landmark model not found: {path}')
-    try:
-        predictor = dlib.shape_predictor(str(path))
-    except RuntimeError as error:
-        raise ValueError(f'{path} is not a dlib shape predictor: {error}') from None
+    predictor = _load(dlib.shape_predictor, path, 'shape predictor')
     # the binding does not expose the part count: fit once on a blank patch to read it
     return predictor, predictor(np.zeros((8, 8), np.uint8), dlib.rectangle(0, 0, 7, 7)).num_parts
 

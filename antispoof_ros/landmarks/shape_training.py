@@ -178,6 +178,23 @@ def describe(errors: np.ndarray) -> str:
             f'({errors.size} corners)')
 
 
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options this trainer shares with ``detector_training``."""
+    parser.add_argument('--validation-scenarios', type=int, default=100)
+    parser.add_argument('--workers', type=int, default=2, help='rendering processes')
+    parser.add_argument('--threads', type=int, default=2, help='dlib training threads')
+    parser.add_argument('--seed', type=int, default=0, help='protocol and sampling seed')
+    parser.add_argument('--no-progress', dest='progress', action='store_false')
+
+
+def check_common_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Exit 2 with one line on counts below 1 (the common ones, --scenarios and --cycles)."""
+    if min(args.scenarios, args.cycles, args.validation_scenarios, args.workers,
+           args.threads) < 1:
+        parser.error('--scenarios, --cycles, --validation-scenarios, --workers and --threads '
+                     'must be at least 1')
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Render, train, compare with the 5-point model on held-out subjects, save."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -188,18 +205,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help='training-split scenarios (all 384 frontal ones by default)')
     parser.add_argument('--cycles', type=int, default=4,
                         help='front frames per training scenario')
-    parser.add_argument('--validation-scenarios', type=int, default=100)
     parser.add_argument('--detector', type=Path, default=SYNTHETIC_FACE_DETECTOR,
                         help='HOG detector file whose boxes the model learns to fit in')
-    parser.add_argument('--workers', type=int, default=2, help='rendering processes')
-    parser.add_argument('--threads', type=int, default=2, help='dlib training threads')
-    parser.add_argument('--seed', type=int, default=0, help='protocol and sampling seed')
-    parser.add_argument('--no-progress', dest='progress', action='store_false')
+    add_common_arguments(parser)
     args = parser.parse_args(argv)
-    if min(args.scenarios, args.cycles, args.validation_scenarios, args.workers,
-           args.threads) < 1:
-        parser.error('--scenarios, --cycles, --validation-scenarios, --workers and --threads '
-                     'must be at least 1')
+    check_common_arguments(parser, args)
     for out in (args.out, args.refine_out):
         if out is not None and not out.parent.is_dir():
             parser.error(f'no such folder: {out.parent}')

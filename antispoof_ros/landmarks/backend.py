@@ -61,6 +61,12 @@ class FaceBox:
         top = eye_y - eye_line_from_top * side
         return cls(centre_x - side / 2, top, centre_x + side / 2, top + side)
 
+    def contains(self, points: np.ndarray) -> np.ndarray:
+        """Per point of an (N, 2) array: inside the box (left/top inclusive, right/bottom not)."""
+        points = np.asarray(points, np.float64)
+        return np.all((points >= (self.left, self.top)) & (points < (self.right, self.bottom)),
+                      axis=1)
+
     def scaled(self, factor: float) -> FaceBox:
         """The same box in an image resized by ``factor``."""
         return FaceBox(self.left * factor, self.top * factor, self.right * factor,

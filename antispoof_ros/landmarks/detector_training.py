@@ -36,11 +36,10 @@ from antispoof_ros.landmarks.shape_training import (
     add_common_arguments,
     check_common_arguments,
     pick_scenarios,
-    saved_model_bytes,
+    save_model,
     scenario_group,
 )
 from antispoof_ros.landmarks.tracker import FaceTracker, TrackerConfig
-from antispoof_ros.model.atomic_file import write_atomically
 from antispoof_ros.synthetic.protocol import iter_cycles
 from antispoof_ros.synthetic.scene import FULL_MODE, Pose, ScenarioSpec, Split
 
@@ -133,10 +132,6 @@ class DetectionScore:
         return text + f'{self.false_detections} false detections'
 
 
-def _contains(box: FaceBox, points: np.ndarray) -> bool:
-    return bool(np.all((points >= (box.left, box.top)) & (points < (box.right, box.bottom))))
-
-
 def score_detector(backend: DlibBackend, samples: Sequence[DetectorSample]) -> DetectionScore:
     """A face is found by a box around its four eye corners; a box around none is false.
 
@@ -146,13 +141,12 @@ def score_detector(backend: DlibBackend, samples: Sequence[DetectorSample]) -> D
     found = false = turned_detected = 0
     for sample in samples:
         boxes = backend.detect_faces(sample.image)
-        on_face = [any(_contains(box, corner[None]) for corner in sample.corners)
-                   for box in boxes]
+        on_face = [box.contains(sample.corners).any() for box in boxes]
         false += on_face.count(False)
         if sample.box is None:
             turned_detected += any(on_face)
         else:
-            found += any(_contains(box, sample.corners) for box in boxes)
+            found += any(box.contains(sample.corners).all() for box in boxes)
     turned = sum(sample.box is None for sample in samples)
     return DetectionScore(len(samples) - turned, found, false, turned, turned_detected)
 
@@ -186,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          TURNED_POSES), 1, args.workers, args.seed, args.progress)
     print(f'{len(training)} training frames, {len(validation)} validation frames', flush=True)
     detector = train_detector(training, training_options(args.threads, args.c))
-    write_atomically(args.out, lambda handle: handle.write(saved_model_bytes(detector, args.out)))
+    save_model(detector, args.out)
     print(f'trained in {time.monotonic() - started:.0f} s (rendering included) -> {args.out}')
     trained, frontal = DlibBackend(detector_path=args.out), DlibBackend()
     print(f'  training frames: trained {score_detector(trained, training)}')

@@ -176,6 +176,12 @@ def dlib_rectangle(box: FaceBox) -> dlib.rectangle:
                           round(box.right) - 1, round(box.bottom) - 1)
 
 
+def _fit(predictor: dlib.shape_predictor, gray: np.ndarray, box: FaceBox) -> np.ndarray:
+    """The (parts, 2) points ``predictor`` fits in ``box``."""
+    return np.array([(part.x, part.y) for part in predictor(gray, dlib_rectangle(box)).parts()],
+                    np.float64)
+
+
 class DlibBackend(LandmarkBackend):
     """dlib HOG detector (no upsampling) + a shape predictor: the 5-point or a corner model."""
 
@@ -230,16 +236,11 @@ class DlibBackend(LandmarkBackend):
         instead was no faster). The confidence is the lower of the detector-score confidence
         of ``box`` and the geometric plausibility of the fitted shape.
         """
-        fits = []
-        for shift_x, shift_y in self.box_shifts:
-            left, top = box.left + shift_x * box.width, box.top + shift_y * box.height
-            rectangle = dlib_rectangle(FaceBox(left, top, left + box.width, top + box.height))
-            fits.append([(part.x, part.y) for part in self.predictor(gray, rectangle).parts()])
-        points = np.median(np.array(fits, np.float64), axis=0)
+        fits = [_fit(self.predictor, gray, box.shifted(x * box.width, y * box.height))
+                for x, y in self.box_shifts]
+        points = np.median(fits, axis=0)
         for _ in range(REFINE_PASSES if self.refiner is not None else 0):
-            eye_box = FaceBox.around_eyes(points, *REFINE_BOX)
-            points = np.array([(part.x, part.y) for part in
-                               self.refiner(gray, dlib_rectangle(eye_box)).parts()], np.float64)
+            points = _fit(self.refiner, gray, FaceBox.around_eyes(points, *REFINE_BOX))
         corners = EyeCornerPoints.from_array(points[list(self.corner_parts)])
         return corners, min(score_confidence(box.score), shape_plausibility(points, box))
 

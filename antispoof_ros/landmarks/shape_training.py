@@ -95,11 +95,8 @@ def pick_scenarios(split: Split, count: int, seed: int = 0,
 
 def detected_box(tracker: FaceTracker, frame: np.ndarray, corners: np.ndarray) -> FaceBox | None:
     """The tracker's full-detection box around the true face, or None where HOG misses it."""
-    for box in tracker.detect_boxes(frame):
-        if (box.left < corners[:, 0].min() and corners[:, 0].max() < box.right
-                and box.top < corners[:, 1].min() and corners[:, 1].max() < box.bottom):
-            return box
-    return None
+    return next((box for box in tracker.detect_boxes(frame) if box.contains(corners).all()),
+                None)
 
 
 def render_samples(scenarios: Sequence[ScenarioSpec], cycles: int = 1, workers: int = 1,
@@ -225,13 +222,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         pick_scenarios(Split.VALIDATION, args.validation_scenarios, args.seed),
         1, args.workers, args.seed, args.progress, args.detector)
     print(f'validation: {len(validation)} faces, {missed_val} frames without', flush=True)
-    if not training:
-        print('error: no training sample: the detector found no face', file=sys.stderr)
+    try:
+        save_model(train_predictor(training, training_options(args.threads, args.seed)),
+                   args.out)
+        if args.refine_out:
+            save_model(train_predictor(refinement_samples(training), training_options(
+                args.threads, args.seed, REFINE_JITTER)), args.refine_out)
+    except ValueError as error:
+        print(f'error: {error}', file=sys.stderr)
         return 2
-    _train_into(args.out, training, training_options(args.threads, args.seed))
-    if args.refine_out:
-        _train_into(args.refine_out, refinement_samples(training),
-                    training_options(args.threads, args.seed, REFINE_JITTER))
     print(f'trained in {time.monotonic() - started:.0f} s (rendering included)')
     models = {'one fit': DlibBackend(args.out),
               'five fits': DlibBackend(args.out, box_shifts=BOX_SHIFTS)}
@@ -250,22 +249,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _train_into(path: Path, samples: Sequence[CornerSample],
-                options: dlib.shape_predictor_training_options) -> None:
-    predictor = train_predictor(samples, options)
-    write_atomically(path, lambda handle: handle.write(saved_model_bytes(predictor, path)))
-    print(f'wrote {path}', flush=True)
+def save_model(model: dlib.shape_predictor | dlib.simple_object_detector, path: Path) -> None:
+    """Write a trained dlib model to ``path`` atomically.
 
-
-def saved_model_bytes(model: dlib.shape_predictor | dlib.simple_object_detector,
-                      target: Path) -> bytes:
-    """Bytes of the saved model (dlib saves only to a path: save aside, read, remove)."""
-    scratch = target.with_name(f'.{target.name}.dlib-save')
+    dlib saves only to a path: the model is saved aside, read back and written in one step.
+    """
+    scratch = path.with_name(f'.{path.name}.dlib-save')
     try:
         model.save(str(scratch))
-        return scratch.read_bytes()
+        data = scratch.read_bytes()
     finally:
         scratch.unlink(missing_ok=True)
+    write_atomically(path, lambda handle: handle.write(data))
+    print(f'wrote {path}', flush=True)
 
 
 if __name__ == '__main__':

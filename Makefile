@@ -12,7 +12,7 @@ setup:
 	@bash tools/setup_venv.sh
 
 demo: setup
-	@$(PY) -m antispoof_ros.demo
+	@$(PY) -m antispoof_ros.tools.demo
 
 test: setup
 	$(VENV)/bin/ruff check .

@@ -11,7 +11,7 @@ CONSOLE_SCRIPTS = [
     'camera_node=antispoof_ros.nodes.camera_node:main',
     'landmark_node=antispoof_ros.nodes.landmark_node:main',
     'liveness_node=antispoof_ros.nodes.liveness_node:main',
-    'antispoof_pipeline=antispoof_ros.nodes.pipeline:main',
+    'antispoof_pipeline=antispoof_ros.nodes.antispoof_pipeline:main',
 ]
 
 setup(

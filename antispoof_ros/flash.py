@@ -37,7 +37,7 @@ class Phase(IntEnum):
 # Geometry convention (thesis figure 3.1 is drawn facing the camera): the "right" flash sits
 # 10 cm to the subject's right of the lens, which is the image's left, so it lights the
 # image-left side of a face more: the sign of the image's right-minus-left brightness
-# difference it causes is -1. The renderer (antispoof_ros.synthetic) places it there.
+# difference it causes is -1. The renderer (antispoof_ros.offline.synthetic) places it there.
 RIGHT_FLASH_IMAGE_SIDE = -1
 
 DEFAULT_PATTERN: tuple[Phase, ...] = (Phase.DARK, Phase.FRONT, Phase.RIGHT, Phase.LEFT)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from antispoof_ros.local_dds import (
+from antispoof_ros.tools.harness.local_dds import (
     apply_local_dds_environment,
     fast_dds_files,
     remove_fast_dds_files,

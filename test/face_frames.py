@@ -7,10 +7,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from antispoof_ros.camera.phase_coded_images import phase_coded_frame
 from antispoof_ros.eye_corners import EyeCornerPoints
 from antispoof_ros.flash import DEFAULT_PATTERN
-from antispoof_ros.landmarks.samples import FRAME_SHAPE, SampleFace, place_in_frame
+from antispoof_ros.offline.landmark_training.samples import FRAME_SHAPE, SampleFace, place_in_frame
+from antispoof_ros.offline.synthetic.phase_coded_images import phase_coded_frame
 
 DRIVER_SCALE = 4.0  # photo scale giving a driver-sized face (~360 px) for the default settings
 

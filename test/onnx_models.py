@@ -7,8 +7,8 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto, helper
 
-from antispoof_ros.alignment import FACE_REGION
-from antispoof_ros.model_metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata
+from antispoof_ros.liveness.alignment import FACE_REGION
+from antispoof_ros.liveness.model_metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata
 
 SCALE = 3.0
 EYE_METADATA = ModelMetadata(name='mean_probe', region='eye', pair='P2', input_width=48,

@@ -8,8 +8,8 @@ import numpy as np
 from sensor_msgs.msg import RegionOfInterest
 from std_msgs.msg import Header
 
-from antispoof_ros.image_conversion import array_to_image
 from antispoof_ros.msg import EyeCorners, FlashFrame, LivenessResult
+from antispoof_ros.nodes.image_conversion import array_to_image
 
 
 def _header(sec: int, nanosec: int) -> Header:

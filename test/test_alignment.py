@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from antispoof_ros.alignment import (
+from antispoof_ros.eye_corners import EyeCornerPoints
+from antispoof_ros.liveness.alignment import (
     EYE_REGION,
     FACE_REGION,
     AlignmentError,
@@ -20,7 +21,6 @@ from antispoof_ros.alignment import (
     to_model_input,
     warp_to_region,
 )
-from antispoof_ros.eye_corners import EyeCornerPoints
 
 FRAME_SHAPE = (1200, 1920)
 

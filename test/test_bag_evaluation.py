@@ -7,11 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from antispoof_ros.bagtools.synthetic_bag import write_synthetic_bag
-from antispoof_ros.evaluation.bag_evaluation import main as bag_evaluation_main
-from antispoof_ros.nodes.liveness_node import SHIPPED_MODELS
-from antispoof_ros.synthetic.protocol import ProtocolConfig, build_protocol, pick_pylon_scenarios
-from antispoof_ros.synthetic.scene import Split
+from antispoof_ros.offline.bagtools.synthetic_bag import write_synthetic_bag
+from antispoof_ros.offline.synthetic.protocol import (
+    ProtocolConfig,
+    build_protocol,
+    pick_pylon_scenarios,
+)
+from antispoof_ros.offline.synthetic.scene import Split
+from antispoof_ros.paths import SHIPPED_MODELS
+from antispoof_ros.tools.bag_evaluation import main as bag_evaluation_main
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

@@ -21,15 +21,15 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from std_msgs.msg import Header, String
 
-from antispoof_ros.bagtools import BagToolError
-from antispoof_ros.bagtools.labels import LABELS_TOPIC, read_label_segments
-from antispoof_ros.bagtools.record import flash_frame_counter
-from antispoof_ros.bagtools.writer import GROUND_TRUTH_EYE_CORNERS, FlashBagWriter
 from antispoof_ros.eye_corners import EyeCornerPoints
 from antispoof_ros.flash import DEFAULT_PATTERN, Phase
-from antispoof_ros.image_conversion import image_to_array
 from antispoof_ros.msg import EyeCorners, FlashFrame
+from antispoof_ros.nodes.image_conversion import image_to_array
 from antispoof_ros.nodes.topics import flash_frame_topic
+from antispoof_ros.offline.bagtools import BagToolError
+from antispoof_ros.offline.bagtools.labels import LABELS_TOPIC, read_label_segments
+from antispoof_ros.offline.bagtools.record import flash_frame_counter
+from antispoof_ros.offline.bagtools.writer import GROUND_TRUTH_EYE_CORNERS, FlashBagWriter
 
 LABELS = {'subject': 's001', 'species': 'print', 'lighting': 'office', 'print_kind': 'nir'}
 START_NS = 1_700_000_000_000_000_000
@@ -152,8 +152,9 @@ def spin_until(executor: SingleThreadedExecutor, done: Callable[[], bool],
 
 
 def run_tool(module: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, '-m', f'antispoof_ros.bagtools.{module}', *args],
-                          cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, '-m', f'antispoof_ros.offline.bagtools.{module}', *args],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.ros
@@ -167,7 +168,8 @@ def test_replay_delivers_every_frame(ros_context: Context, test_bag: Path,
                                  RELIABLE_DEEP)
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(node)
-    replay = NodeProcess([sys.executable, '-m', 'antispoof_ros.bagtools.replay', str(test_bag),
+    replay = NodeProcess([sys.executable, '-m', 'antispoof_ros.offline.bagtools.replay',
+                          str(test_bag),
                           *speed, '--wait-for-subscribers', '1'])
     try:
         assert spin_until(executor, lambda: len(frames) >= 16, timeout=30), replay.output
@@ -184,7 +186,7 @@ def test_replay_delivers_every_frame(ros_context: Context, test_bag: Path,
 @pytest.mark.ros
 def test_record_round_trip(ros_context: Context, tmp_path: Path) -> None:
     bag = tmp_path / 'recorded'
-    recorder = NodeProcess([sys.executable, '-m', 'antispoof_ros.bagtools.record',
+    recorder = NodeProcess([sys.executable, '-m', 'antispoof_ros.offline.bagtools.record',
                             '--out', str(bag), '--subject', 's003', '--species', 'live',
                             '--lighting', 'halogen', '--pose', 'left45'])
     node = Node('camera_stand_in', context=ros_context)

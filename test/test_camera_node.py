@@ -15,12 +15,15 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 
-from antispoof_ros.camera.phase_coded_images import decode_phase, write_phase_coded_folder
 from antispoof_ros.flash import DEFAULT_PATTERN
-from antispoof_ros.image_conversion import image_to_array
 from antispoof_ros.msg import FlashFrame
 from antispoof_ros.nodes.camera_node import CameraNode
+from antispoof_ros.nodes.image_conversion import image_to_array
 from antispoof_ros.nodes.topics import flash_frame_topic, image_topic
+from antispoof_ros.offline.synthetic.phase_coded_images import (
+    decode_phase,
+    write_phase_coded_folder,
+)
 
 pytestmark = pytest.mark.ros
 

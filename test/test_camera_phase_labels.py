@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from antispoof_ros.camera.clock import ExposureClock
-from antispoof_ros.camera.phase_coded_images import decode_phase, phase_coded_frame
 from antispoof_ros.camera.phase_labels import FrameCounterLabeler, ImagePhaseCheck
 from antispoof_ros.flash import DEFAULT_PATTERN, Phase
+from antispoof_ros.offline.synthetic.phase_coded_images import decode_phase, phase_coded_frame
 
 
 def true_phase(raw_counter: int) -> Phase:
@@ -90,8 +90,8 @@ def test_image_check_needs_a_dark_or_both_side_flashes(pattern: tuple[Phase, ...
 def test_image_check_recovers_a_wrong_offset_on_synthetic_flash_cycles(
     species: str, lighting: str
 ) -> None:
-    from antispoof_ros.synthetic.render import render_cycle
-    from antispoof_ros.synthetic.scene import (
+    from antispoof_ros.offline.synthetic.render import render_cycle
+    from antispoof_ros.offline.synthetic.scene import (
         CROP_MODE,
         Lighting,
         Pose,

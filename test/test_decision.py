@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 import pytest
 
-from antispoof_ros.decision import (
+from antispoof_ros.liveness.decision import (
     REASON_FOR_DROP,
     Decision,
     DecisionFusion,
@@ -17,8 +17,8 @@ from antispoof_ros.decision import (
     Reason,
     pair_decision,
 )
+from antispoof_ros.liveness.pairing import DropReason
 from antispoof_ros.msg import LivenessResult
-from antispoof_ros.pairing import DropReason
 
 PERIOD_S = 1 / 30  # one pair per flash cycle at 120 Hz
 CONFIG = FusionConfig(window_length=6, min_valid_pairs=4, enter_live=0.7, exit_live=0.5,

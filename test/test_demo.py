@@ -18,8 +18,12 @@ import sys
 from builtin_interfaces.msg import Time
 import pytest
 
-from antispoof_ros.demo.__main__ import main, parse_args
-from antispoof_ros.demo.scenarios import (
+from antispoof_ros.flash import DEFAULT_PATTERN
+from antispoof_ros.msg import LivenessResult
+from antispoof_ros.offline.synthetic.protocol import ProtocolConfig, build_protocol
+from antispoof_ros.offline.synthetic.scene import Pose, Species
+from antispoof_ros.tools.demo.__main__ import main, parse_args
+from antispoof_ros.tools.demo.scenarios import (
     EmulatorFolder,
     LoopTracker,
     cache_name,
@@ -28,11 +32,7 @@ from antispoof_ros.demo.scenarios import (
     unseen_scenarios,
     write_emulator_folder,
 )
-from antispoof_ros.demo.scoreboard import Scoreboard, scenario_name, verdict
-from antispoof_ros.flash import DEFAULT_PATTERN
-from antispoof_ros.msg import LivenessResult
-from antispoof_ros.synthetic.protocol import ProtocolConfig, build_protocol
-from antispoof_ros.synthetic.scene import Pose, Species
+from antispoof_ros.tools.demo.scoreboard import Scoreboard, scenario_name, verdict
 
 LIVE, SPOOF, UNKNOWN = (LivenessResult.DECISION_LIVE, LivenessResult.DECISION_SPOOF,
                         LivenessResult.DECISION_UNKNOWN)
@@ -189,7 +189,7 @@ def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_demo(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, '-m', 'antispoof_ros.demo', *args],
+    return subprocess.run([sys.executable, '-m', 'antispoof_ros.tools.demo', *args],
                           capture_output=True, text=True, timeout=240)
 
 
@@ -269,7 +269,7 @@ def processes_mentioning(text: str) -> list[int]:
 @pytest.fixture
 def demo_process(demo_out: Path) -> Iterator[subprocess.Popen]:
     process = subprocess.Popen(
-        [sys.executable, '-m', 'antispoof_ros.demo', '--scenarios', '2', '--cycles', '3',
+        [sys.executable, '-m', 'antispoof_ros.tools.demo', '--scenarios', '2', '--cycles', '3',
          '--frame-rate', '2', '--out', str(demo_out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     yield process
@@ -290,5 +290,5 @@ def test_ctrl_c_stops_the_nodes_and_exits_non_zero(demo_process: subprocess.Pope
     os.kill(demo_process.pid, signal.SIGINT)
     _, stderr = demo_process.communicate(timeout=60)
     assert demo_process.returncode == 130
-    assert stderr.strip() == 'antispoof_ros.demo: interrupted; nodes stopped'
+    assert stderr.strip() == 'antispoof_ros.tools.demo: interrupted; nodes stopped'
     assert processes_mentioning(str(demo_out / SMALL_FOLDER)) == []

@@ -5,7 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from antispoof_ros.landmarks.detector_training import (
+from antispoof_ros.landmarks.dlib_backend import (
+    SYNTHETIC_FACE_DETECTOR,
+    DlibBackend,
+    backend_for,
+)
+from antispoof_ros.offline.landmark_training.detector_training import (
     TURNED_POSES,
     face_box_around,
     main,
@@ -14,13 +19,8 @@ from antispoof_ros.landmarks.detector_training import (
     train_detector,
     training_options,
 )
-from antispoof_ros.landmarks.dlib_backend import (
-    SYNTHETIC_FACE_DETECTOR,
-    DlibBackend,
-    backend_for,
-)
-from antispoof_ros.landmarks.shape_training import pick_scenarios
-from antispoof_ros.synthetic.scene import Pose, Split
+from antispoof_ros.offline.landmark_training.shape_training import pick_scenarios
+from antispoof_ros.offline.synthetic.scene import Pose, Split
 
 
 def test_training_box_is_a_square_hung_from_the_eye_line() -> None:

@@ -11,11 +11,11 @@ import pytest
 import torch
 from torch import nn
 
-from antispoof_ros.alignment import EYE_REGION, FACE_REGION, Region
-from antispoof_ros.model.atomic_file import write_atomically
-from antispoof_ros.model.export import OPSET_VERSION, export_onnx, read_onnx_metadata
-from antispoof_ros.model.mobilenetv2 import LiveProbabilityModel, MobileNetV2Classifier
-from antispoof_ros.model_metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata
+from antispoof_ros.liveness.alignment import EYE_REGION, FACE_REGION, Region
+from antispoof_ros.liveness.model_metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata
+from antispoof_ros.offline.atomic_file import write_atomically
+from antispoof_ros.offline.model.export import OPSET_VERSION, export_onnx, read_onnx_metadata
+from antispoof_ros.offline.model.mobilenetv2 import LiveProbabilityModel, MobileNetV2Classifier
 
 
 def trained_looking_model(seed: int) -> MobileNetV2Classifier:

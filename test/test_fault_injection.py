@@ -22,7 +22,13 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_msgs.msg import Header
 
-from antispoof_ros.fault_injection import (
+from antispoof_ros.flash import DEFAULT_PATTERN, Phase
+from antispoof_ros.liveness.pairing import StreamAnomaly, StreamMonitor
+from antispoof_ros.msg import EyeCorners, FlashFrame, LivenessResult
+from antispoof_ros.nodes.image_conversion import array_to_image
+from antispoof_ros.nodes.liveness_node import LivenessNode, corners_inside
+from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
+from antispoof_ros.tools.fault_injection import (
     FAULT_CYCLES,
     MALFORMED_KINDS,
     RECOVERY_LIMIT_S,
@@ -42,12 +48,6 @@ from antispoof_ros.fault_injection import (
     report,
     run_scenarios,
 )
-from antispoof_ros.flash import DEFAULT_PATTERN, Phase
-from antispoof_ros.image_conversion import array_to_image
-from antispoof_ros.msg import EyeCorners, FlashFrame, LivenessResult
-from antispoof_ros.nodes.liveness_node import LivenessNode, corners_inside
-from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
-from antispoof_ros.pairing import StreamAnomaly, StreamMonitor
 
 pytestmark = pytest.mark.ros
 

@@ -7,8 +7,8 @@ import pytest
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from antispoof_ros import image_conversion
-from antispoof_ros.image_conversion import ImageFormatError, array_to_image, image_to_array
+from antispoof_ros.nodes import image_conversion
+from antispoof_ros.nodes.image_conversion import ImageFormatError, array_to_image, image_to_array
 
 RNG = np.random.default_rng(7)
 ARRAYS = {

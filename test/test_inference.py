@@ -10,9 +10,9 @@ import numpy as np
 from onnx_models import EYE_METADATA, SCALE, build_model
 import pytest
 
-from antispoof_ros.alignment import EYE_REGION, FACE_REGION
-from antispoof_ros.inference import LivenessModel, ModelExpectation, ModelLoadError
-from antispoof_ros.model_metadata import ModelMetadata
+from antispoof_ros.liveness.alignment import EYE_REGION, FACE_REGION
+from antispoof_ros.liveness.inference import LivenessModel, ModelExpectation, ModelLoadError
+from antispoof_ros.liveness.model_metadata import ModelMetadata
 
 
 def expected_probability(x: np.ndarray) -> float:

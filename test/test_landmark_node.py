@@ -20,18 +20,18 @@ from std_msgs.msg import Header
 
 from antispoof_ros.eye_corners import EyeCornerPoints
 from antispoof_ros.flash import DEFAULT_PATTERN, Phase
-from antispoof_ros.image_conversion import array_to_image
 from antispoof_ros.landmarks.backend import FaceBox
-from antispoof_ros.landmarks.samples import (
+from antispoof_ros.msg import EyeCorners, FlashFrame
+from antispoof_ros.nodes.image_conversion import array_to_image
+from antispoof_ros.nodes.landmark_node import LandmarkNode, region_of_interest, to_mono8
+from antispoof_ros.nodes.parameters import ConfigError
+from antispoof_ros.nodes.topics import EYE_CORNERS, flash_frame_topic
+from antispoof_ros.offline.landmark_training.samples import (
     FRAME_SHAPE,
     SampleFace,
     load_sample_faces,
     place_in_frame,
 )
-from antispoof_ros.msg import EyeCorners, FlashFrame
-from antispoof_ros.nodes.landmark_node import LandmarkNode, region_of_interest, to_mono8
-from antispoof_ros.nodes.parameters import ConfigError
-from antispoof_ros.nodes.topics import EYE_CORNERS, flash_frame_topic
 
 pytestmark = pytest.mark.ros
 

@@ -8,17 +8,8 @@ import numpy as np
 import pytest
 
 from antispoof_ros.eye_corners import EyeCornerPoints
-from antispoof_ros.landmarks import benchmark, evaluation
 from antispoof_ros.landmarks.backend import FaceBox
 from antispoof_ros.landmarks.dlib_backend import DlibBackend, five_point_model_path
-from antispoof_ros.landmarks.evaluation import degraded_samples, evaluate, summarise
-from antispoof_ros.landmarks.samples import (
-    FRAME_SHAPE,
-    SampleFace,
-    load_sample_faces,
-    nir_like,
-    place_in_frame,
-)
 from antispoof_ros.landmarks.tracker import (
     MAX_SIDE_PX,
     DriverChoice,
@@ -28,6 +19,20 @@ from antispoof_ros.landmarks.tracker import (
     Status,
     TrackerConfig,
 )
+from antispoof_ros.offline.landmark_training import evaluation
+from antispoof_ros.offline.landmark_training.evaluation import (
+    degraded_samples,
+    evaluate,
+    summarise,
+)
+from antispoof_ros.offline.landmark_training.samples import (
+    FRAME_SHAPE,
+    SampleFace,
+    load_sample_faces,
+    nir_like,
+    place_in_frame,
+)
+from antispoof_ros.tools.benchmarks import landmarks as benchmark
 
 # Hand annotations are good to about +-1.5 px; the brief's tolerance is 3 px at photo scale.
 TOLERANCE_PX = 3.0
@@ -278,7 +283,9 @@ def test_command_lines_reject_bad_arguments(main, capsys):
 
 @pytest.mark.slow
 def test_synthetic_accuracy_command_reports_every_pose_and_lighting(capsys) -> None:
-    from antispoof_ros.landmarks.synthetic_accuracy import main as synthetic_accuracy
+    from antispoof_ros.offline.landmark_training.synthetic_accuracy import (
+        main as synthetic_accuracy,
+    )
 
     assert synthetic_accuracy(['--subjects', '1', '--cycles', '1', '--workers', '1']) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines() if 'found ' in line]

@@ -25,8 +25,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Header
 
 from antispoof_ros.flash import Phase
-from antispoof_ros.image_conversion import array_to_image
 from antispoof_ros.msg import EyeCorners, FlashFrame, LivenessResult
+from antispoof_ros.nodes.image_conversion import array_to_image
 from antispoof_ros.nodes.liveness_node import LivenessNode
 from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
 

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from antispoof_ros.local_dds import (
+from antispoof_ros.tools.harness.local_dds import (
     SHARED_MEMORY,
     fast_dds_files,
     remove_fast_dds_files,

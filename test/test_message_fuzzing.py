@@ -31,7 +31,13 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from antispoof_ros.fault_injection import (
+from antispoof_ros.flash import Phase
+from antispoof_ros.msg import EyeCorners, FlashFrame, LivenessResult
+from antispoof_ros.nodes.image_conversion import MAX_PIXELS
+from antispoof_ros.nodes.landmark_node import LandmarkNode
+from antispoof_ros.nodes.liveness_node import LivenessNode
+from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
+from antispoof_ros.tools.fault_injection import (
     CORNER_DEFECTS,
     FRAME_DEFECTS,
     Scene,
@@ -40,12 +46,6 @@ from antispoof_ros.fault_injection import (
     make_scene,
     malformed,
 )
-from antispoof_ros.flash import Phase
-from antispoof_ros.image_conversion import MAX_PIXELS
-from antispoof_ros.msg import EyeCorners, FlashFrame, LivenessResult
-from antispoof_ros.nodes.landmark_node import LandmarkNode
-from antispoof_ros.nodes.liveness_node import LivenessNode
-from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
 
 pytestmark = pytest.mark.ros
 

@@ -10,8 +10,8 @@ from rclpy.serialization import deserialize_message, serialize_message
 from ros_samples import SAMPLES
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
-from antispoof_ros.bags import project_typestore
 from antispoof_ros.msg import EyeCorners, FlashFrame, LivenessResult
+from antispoof_ros.offline.bagtools.typestore import project_typestore
 
 ROS_CLASSES = {
     'antispoof_ros/msg/FlashFrame': FlashFrame,

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import numpy as np
 import pytest
 
-from antispoof_ros.evaluation.metrics import (
+from antispoof_ros.offline.evaluation.metrics import (
     Presentations,
     attack_type,
     bpcer_at_apcer,

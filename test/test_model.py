@@ -9,9 +9,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from antispoof_ros.alignment import EYE_REGION, FACE_REGION, Region
-from antispoof_ros.model import flops
-from antispoof_ros.model.mobilenetv2 import (
+from antispoof_ros.liveness.alignment import EYE_REGION, FACE_REGION, Region
+from antispoof_ros.offline.model import flops
+from antispoof_ros.offline.model.mobilenetv2 import (
     InvertedResidual,
     MobileNetV2Classifier,
     block_name,

@@ -11,14 +11,14 @@ import pytest
 
 from antispoof_ros.eye_corners import EyeCornerPoints
 from antispoof_ros.flash import PAIR_CONFIGS, Phase, pair_config
-from antispoof_ros.msg import EyeCorners, FlashFrame
-from antispoof_ros.pairing import (
+from antispoof_ros.liveness.pairing import (
     CornerInfo,
     CornerStatus,
     DropReason,
     FrameInfo,
     PairValidator,
 )
+from antispoof_ros.msg import EyeCorners, FlashFrame
 
 PATTERN = (Phase.DARK, Phase.FRONT, Phase.RIGHT, Phase.LEFT)
 POINTS = EyeCornerPoints((800.0, 540.0), (870.0, 541.0), (1010.0, 539.0), (940.0, 540.0))

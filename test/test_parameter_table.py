@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from antispoof_ros.nodes.parameter_table import (
+from antispoof_ros.tools.parameter_table import (
     END_MARKER,
     NODE_PARAMETERS,
     markdown_table,
@@ -18,7 +18,7 @@ README = Path(__file__).resolve().parent.parent / 'README.md'
 def test_readme_tables_match_the_declared_parameters():
     assert parameter_section() in README.read_text(encoding='utf-8'), (
         'README parameter tables are stale: run '
-        'python -m antispoof_ros.nodes.parameter_table --write README.md')
+        'python -m antispoof_ros.tools.parameter_table --write README.md')
 
 
 def test_every_declared_parameter_has_a_row():

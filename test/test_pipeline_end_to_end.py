@@ -18,9 +18,9 @@ from rclpy.node import Node
 from std_msgs.msg import Header
 
 from antispoof_ros.flash import Phase
-from antispoof_ros.landmarks.samples import load_sample_faces
 from antispoof_ros.msg import FlashFrame, LivenessResult
 from antispoof_ros.nodes.topics import LIVENESS_RESULT, flash_frame_topic
+from antispoof_ros.offline.landmark_training.samples import load_sample_faces
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

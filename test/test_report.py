@@ -1,4 +1,4 @@
-"""Report, score-file loading and CLI of antispoof_ros.evaluation, on hand-countable files."""
+"""Report, score files and CLI of antispoof_ros.offline.evaluation, on hand-countable files."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from matplotlib.image import imread
 import numpy as np
 import pytest
 
-from antispoof_ros.evaluation.__main__ import main
-from antispoof_ros.evaluation.metrics import ThresholdChoice, evaluate_at_threshold
-from antispoof_ros.evaluation.report import (
+from antispoof_ros.offline.evaluation.__main__ import main
+from antispoof_ros.offline.evaluation.metrics import ThresholdChoice, evaluate_at_threshold
+from antispoof_ros.offline.evaluation.report import (
     ModelIdentity,
     ReportRequest,
     ScoreFileError,
@@ -170,7 +170,7 @@ def test_cli_refuses_bad_input_with_one_line_and_exit_2(tmp_path, capsys):
 def test_module_entry_point_prints_no_traceback(tmp_path):
     bad = write_csv(tmp_path / 'label.csv', [(0.5, 7, 'live', 'test', 'a')])
     completed = subprocess.run(
-        [sys.executable, '-m', 'antispoof_ros.evaluation', '--scores', str(bad),
+        [sys.executable, '-m', 'antispoof_ros.offline.evaluation', '--scores', str(bad),
          '--out', str(tmp_path / 'out')],
         capture_output=True, text=True, timeout=60, check=False,
     )

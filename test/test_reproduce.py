@@ -7,8 +7,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from antispoof_ros.model_metadata import ModelMetadata
-from antispoof_ros.training import reproduce
+from antispoof_ros.liveness.model_metadata import ModelMetadata
+from antispoof_ros.offline.training import reproduce
 
 
 @pytest.mark.slow

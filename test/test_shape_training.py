@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from antispoof_ros.landmarks.dlib_backend import SYNTHETIC_CORNER_MODEL, DlibBackend, backend_for
-from antispoof_ros.landmarks.shape_training import (
+from antispoof_ros.offline.landmark_training.shape_training import (
     REFINE_JITTER,
     corner_errors,
     main,
@@ -16,7 +16,7 @@ from antispoof_ros.landmarks.shape_training import (
     train_predictor,
     training_options,
 )
-from antispoof_ros.synthetic.scene import Pose, Split
+from antispoof_ros.offline.synthetic.scene import Pose, Split
 
 
 def test_scenarios_come_from_one_split_only() -> None:

@@ -14,15 +14,19 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.rosbag2 import Reader
 
-from antispoof_ros.bagtools.labels import read_label_segments
-from antispoof_ros.bagtools.synthetic_bag import main as synthetic_bag_main
-from antispoof_ros.bagtools.synthetic_bag import write_synthetic_bag
 from antispoof_ros.flash import DEFAULT_PATTERN
-from antispoof_ros.image_conversion import image_to_array
 from antispoof_ros.msg import EyeCorners, FlashFrame
+from antispoof_ros.nodes.image_conversion import image_to_array
 from antispoof_ros.nodes.topics import flash_frame_topic
-from antispoof_ros.synthetic.protocol import ProtocolConfig, build_protocol, pick_pylon_scenarios
-from antispoof_ros.synthetic.scene import Split
+from antispoof_ros.offline.bagtools.labels import read_label_segments
+from antispoof_ros.offline.bagtools.synthetic_bag import main as synthetic_bag_main
+from antispoof_ros.offline.bagtools.synthetic_bag import write_synthetic_bag
+from antispoof_ros.offline.synthetic.protocol import (
+    ProtocolConfig,
+    build_protocol,
+    pick_pylon_scenarios,
+)
+from antispoof_ros.offline.synthetic.scene import Split
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +64,7 @@ def test_replayed_bag_delivers_every_frame_with_its_phase(
     node.create_subscription(EyeCorners, '/ground_truth/eye_corners', truth.append, deep)
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(node)
-    replay = NodeProcess([sys.executable, '-m', 'antispoof_ros.bagtools.replay',
+    replay = NodeProcess([sys.executable, '-m', 'antispoof_ros.offline.bagtools.replay',
                           str(generated_bag), '--as-fast-as-possible',
                           '--wait-for-subscribers', '1'])
     try:

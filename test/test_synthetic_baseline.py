@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from antispoof_ros.synthetic.baseline import face_crop, run_baseline, train_logistic
+from antispoof_ros.offline.synthetic.baseline import face_crop, run_baseline, train_logistic
 
 
 def test_logistic_regression_separates_separable_data():

@@ -11,14 +11,14 @@ import cv2
 import numpy as np
 import pytest
 
-from antispoof_ros.synthetic import protocol as protocol_module
-from antispoof_ros.synthetic.protocol import (
+from antispoof_ros.offline.synthetic import protocol as protocol_module
+from antispoof_ros.offline.synthetic.protocol import (
     ProtocolConfig,
     build_protocol,
     split_scenarios,
     write_dataset,
 )
-from antispoof_ros.synthetic.scene import Species, Split
+from antispoof_ros.offline.synthetic.scene import Species, Split
 
 SMALL = ['--species', 'live,print', '--subjects', '2', '--cycles-live', '1', '--cycles-print',
          '1', '--prints-nir', '1', '--prints-bw', '0', '--prints-colour', '0',
@@ -26,8 +26,9 @@ SMALL = ['--species', 'live,print', '--subjects', '2', '--cycles-live', '1', '--
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, '-m', 'antispoof_ros.synthetic.protocol', *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, '-m', 'antispoof_ros.offline.synthetic.protocol', *args],
+        capture_output=True, text=True, timeout=120)
 
 
 def test_default_protocol_mirrors_the_thesis_and_has_about_20000_cycles():
@@ -128,7 +129,7 @@ def test_interrupted_run_leaves_nothing_that_looks_complete(tmp_path, monkeypatc
 
 PARALLEL_CHECK = '''
 import numpy as np
-from antispoof_ros.synthetic.protocol import ProtocolConfig, build_protocol, iter_cycles
+from antispoof_ros.offline.synthetic.protocol import ProtocolConfig, build_protocol, iter_cycles
 config = ProtocolConfig(subjects=3, masks=3, mask_wearers=1, cycles_live=1, cycles_mask=1,
                         cycles_print=1)
 specs = build_protocol(config).scenarios[::9][:6]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from antispoof_ros.flash import DEFAULT_PATTERN, Phase
-from antispoof_ros.synthetic.render import render_cycle
-from antispoof_ros.synthetic.scene import (
+from antispoof_ros.offline.synthetic.render import render_cycle
+from antispoof_ros.offline.synthetic.scene import (
     CROP_MODE,
     FULL_MODE,
     Lighting,

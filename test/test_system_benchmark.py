@@ -13,16 +13,16 @@ import pytest
 import rclpy
 from rclpy.context import Context
 
-from antispoof_ros.bagtools.writer import FlashBagWriter
 from antispoof_ros.flash import DEFAULT_PATTERN, PAIR_CONFIGS, Phase
 from antispoof_ros.msg import EyeCorners, LivenessResult
-from antispoof_ros.nodes import pipeline
+from antispoof_ros.nodes import antispoof_pipeline as pipeline
 from antispoof_ros.nodes.camera_node import CameraNode
 from antispoof_ros.nodes.landmark_node import LandmarkNode
 from antispoof_ros.nodes.liveness_node import LivenessNode
-from antispoof_ros.system_benchmark import __main__ as cli
-from antispoof_ros.system_benchmark import frame_source, statistics
-from antispoof_ros.system_benchmark.runner import (
+from antispoof_ros.offline.bagtools.writer import FlashBagWriter
+from antispoof_ros.tools.benchmarks.system import __main__ as cli
+from antispoof_ros.tools.benchmarks.system import frame_source, statistics
+from antispoof_ros.tools.benchmarks.system.runner import (
     RunSettings,
     Window,
     build_report,

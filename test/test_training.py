@@ -12,19 +12,19 @@ import numpy as np
 import pytest
 import torch
 
-from antispoof_ros.alignment import EYE_REGION, FACE_REGION, align_pair
 from antispoof_ros.eye_corners import EyeCornerPoints
 from antispoof_ros.flash import Phase
-from antispoof_ros.model.export import read_onnx_metadata
-from antispoof_ros.training import train as train_cli
-from antispoof_ros.training.augment import AugmentationSettings, augment_batch
-from antispoof_ros.training.checkpoint import load_checkpoint
-from antispoof_ros.training.dataset import (
+from antispoof_ros.liveness.alignment import EYE_REGION, FACE_REGION, align_pair
+from antispoof_ros.offline.model.export import read_onnx_metadata
+from antispoof_ros.offline.training import train as train_cli
+from antispoof_ros.offline.training.augment import AugmentationSettings, augment_batch
+from antispoof_ros.offline.training.checkpoint import load_checkpoint
+from antispoof_ros.offline.training.dataset import (
     FrameCycle,
     build_pair_dataset,
     load_pair_dataset,
 )
-from antispoof_ros.training.splits import split_by_subject_and_mask
+from antispoof_ros.offline.training.splits import split_by_subject_and_mask
 
 FRAME_SHAPE = (240, 320)
 # A tilted, enlarged face: outer corners 130 px apart at about 11 degrees.
@@ -272,7 +272,7 @@ def test_resumed_run_equals_uninterrupted_run(tiny_cache: Path, tmp_path: Path) 
 
 def test_missing_data_file_is_one_line_exit_2(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, '-m', 'antispoof_ros.training.train', '--data',
+        [sys.executable, '-m', 'antispoof_ros.offline.training.train', '--data',
          str(tmp_path / 'missing.npz'), '--out', str(tmp_path / 'run'), '--epochs', '1'],
         capture_output=True, text=True, timeout=120, check=False,
     )
@@ -314,7 +314,7 @@ def test_resume_without_checkpoint_and_unsplittable_data_are_refused(
 
 
 def test_splits_given_by_the_data_are_used_and_checked() -> None:
-    from antispoof_ros.training.splits import splits_from_labels
+    from antispoof_ros.offline.training.splits import splits_from_labels
 
     plan = splits_from_labels(['train', 'train', 'validation', 'test'],
                               ['s1', 's1', 's2', 's3'], ['', 'm1', 'm2', ''])
@@ -330,8 +330,8 @@ def test_splits_given_by_the_data_are_used_and_checked() -> None:
 def test_batch_norm_recalibration_gives_the_statistics_of_the_current_weights() -> None:
     from types import SimpleNamespace
 
-    from antispoof_ros.model.mobilenetv2 import MobileNetV2Classifier, keras_named_layers
-    from antispoof_ros.training.train import _to_tensor, recalibrate_batch_norm
+    from antispoof_ros.offline.model.mobilenetv2 import MobileNetV2Classifier, keras_named_layers
+    from antispoof_ros.offline.training.train import _to_tensor, recalibrate_batch_norm
 
     torch.manual_seed(0)
     model = MobileNetV2Classifier()

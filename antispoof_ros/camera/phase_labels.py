@@ -13,7 +13,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from antispoof_ros.flash import RIGHT_FLASH_IMAGE_SIDE, Phase
+from antispoof_ros.flash import DEFAULT_PATTERN, RIGHT_FLASH_IMAGE_SIDE, Phase
 
 
 class PhaseSource(IntEnum):
@@ -70,16 +70,26 @@ class FrameCounterLabeler:
     def label(self, counter: int, source: PhaseSource = PhaseSource.FRAME_COUNTER,
               verified: bool = False) -> PhaseLabel:
         """Label the frame with this (monotonic) counter."""
-        n = len(self.pattern)
-        position = (counter + self.offset) % n
-        return PhaseLabel(
-            phase=self.pattern[position],
-            frame_counter=counter,
-            cycle_index=(counter + self.offset) // n,
-            position_in_cycle=position,
-            source=source,
-            verified=verified,
-        )
+        return counter_label(counter, self.pattern, self.offset, source, verified)
+
+
+def counter_label(counter: int, pattern: tuple[Phase, ...] = DEFAULT_PATTERN, offset: int = 0,
+                  source: PhaseSource = PhaseSource.FRAME_COUNTER,
+                  verified: bool = False) -> PhaseLabel:
+    """Phase, cycle and position of the frame with ``counter``: pattern[(counter + offset) % N].
+
+    The one place where a frame counter becomes a phase label (camera, bags, tools, tests).
+    """
+    n = len(pattern)
+    position = (counter + offset) % n
+    return PhaseLabel(
+        phase=pattern[position],
+        frame_counter=counter,
+        cycle_index=(counter + offset) // n,
+        position_in_cycle=position,
+        source=source,
+        verified=verified,
+    )
 
 
 def frame_statistics(pixels: np.ndarray, stride: int = 8) -> tuple[float, float]:

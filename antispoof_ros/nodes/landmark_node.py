@@ -20,10 +20,8 @@ import math
 import time
 from typing import NamedTuple
 
-from builtin_interfaces.msg import Time
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import Point32
 import numpy as np
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -31,7 +29,6 @@ from sensor_msgs.msg import RegionOfInterest
 from std_msgs.msg import Header
 
 from antispoof_ros.flash import Phase
-from antispoof_ros.image_conversion import ImageFormatError, image_to_array
 from antispoof_ros.landmarks.backend import FaceBox
 from antispoof_ros.landmarks.dlib_backend import DlibBackend, backend_for
 from antispoof_ros.landmarks.tracker import (
@@ -45,6 +42,8 @@ from antispoof_ros.landmarks.tracker import (
 )
 from antispoof_ros.msg import EyeCorners, FlashFrame
 from antispoof_ros.nodes.entrypoint import run_nodes
+from antispoof_ros.nodes.image_conversion import ImageFormatError, image_to_array
+from antispoof_ros.nodes.messages import eye_corners_message, ros_time
 from antispoof_ros.nodes.parameters import ConfigError, Param, declare_parameters, log_parameters
 from antispoof_ros.nodes.topics import EYE_CORNERS, flash_frame_topic
 
@@ -116,30 +115,14 @@ def region_of_interest(box: FaceBox, width: int, height: int) -> RegionOfInteres
                             height=bottom - top)
 
 
-def _point(xy: tuple[float, float]) -> Point32:
-    return Point32(x=float(xy[0]), y=float(xy[1]), z=0.0)
-
-
-def eye_corners_message(frame: FlashFrame, result: LandmarkResult) -> EyeCorners:
+def answer_message(frame: FlashFrame, result: LandmarkResult) -> EyeCorners:
     """The answer to ``frame``: its header and counter, and what the tracker found."""
-    message = EyeCorners(
-        header=frame.header,
-        status=STATUS_CODES[result.status],
-        status_reason=result.reason,
-        frame_counter=frame.frame_counter,
-        confidence=float(result.confidence),
-        face_count=result.face_count,
-        method=METHOD_CODES[result.method],
-    )
-    if result.corners is not None:
-        message.right_eye_outer = _point(result.corners.right_outer)
-        message.right_eye_inner = _point(result.corners.right_inner)
-        message.left_eye_outer = _point(result.corners.left_outer)
-        message.left_eye_inner = _point(result.corners.left_inner)
-    if result.face_box is not None:
-        message.face_box = region_of_interest(result.face_box, frame.image.width,
-                                              frame.image.height)
-    return message
+    box = (region_of_interest(result.face_box, frame.image.width, frame.image.height)
+           if result.face_box is not None else None)
+    return eye_corners_message(
+        frame.header, frame.frame_counter, result.corners, status=STATUS_CODES[result.status],
+        reason=result.reason, confidence=result.confidence, face_count=result.face_count,
+        method=METHOD_CODES[result.method], face_box=box)
 
 
 def outcome(result: LandmarkResult) -> str:
@@ -250,7 +233,7 @@ class LandmarkNode(Node):
         else:
             self._finish_refresh()
             result = self.tracker.process(pixels, defer_refresh=True)
-        self.corners_publisher.publish(eye_corners_message(frame, result))
+        self.corners_publisher.publish(answer_message(frame, result))
         self.statistics.add(result, (time.perf_counter() - started) * 1e3)
         if result.status is Status.BAD_INPUT:
             self.get_logger().warning(
@@ -288,9 +271,8 @@ class LandmarkNode(Node):
             level=level, name=f'{self.get_name()}: landmarks', message=message,
             values=[KeyValue(key=key, value=value) for key, value in report.values.items()],
         )
-        stamp = Time(sec=now_ns // 1_000_000_000, nanosec=now_ns % 1_000_000_000)
         self.diagnostics_publisher.publish(
-            DiagnosticArray(header=Header(stamp=stamp), status=[status]))
+            DiagnosticArray(header=Header(stamp=ros_time(now_ns)), status=[status]))
 
 
 def main(args: list[str] | None = None) -> int:

@@ -2,10 +2,11 @@
 
 Frame A, frame B (FlashFrame, the configured pair of phases) and the EyeCorners of their
 cycle are time-matched with message_filters (or the package's stand-in where ROS 2's is not
-installed), then checked on their in-band stamps (antispoof_ros.pairing), aligned like the
-training data (antispoof_ros.alignment), scored by the ONNX model in onnxruntime
-(antispoof_ros.inference) and fused over a window (antispoof_ros.decision). It fails
-closed: LIVE only ever follows a complete, valid pair with landmarks.
+installed), then checked on their in-band stamps (antispoof_ros.liveness.pairing), aligned
+like the training data (antispoof_ros.liveness.alignment), scored by the ONNX model in
+onnxruntime (antispoof_ros.liveness.inference) and fused over a window
+(antispoof_ros.liveness.decision). It fails closed: LIVE only ever follows a complete,
+valid pair with landmarks.
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ from collections import Counter, OrderedDict
 import dataclasses
 from enum import StrEnum
 from functools import partial
-from pathlib import Path
 import time
 
-from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 import numpy as np
 from rclpy.node import Node
@@ -25,7 +24,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from antispoof_ros.alignment import (
+from antispoof_ros.flash import DEFAULT_PATTERN, PAIR_CONFIGS, Phase, pair_config, parse_pattern
+from antispoof_ros.liveness.alignment import (
     EYES,
     REGIONS,
     AlignmentError,
@@ -33,7 +33,7 @@ from antispoof_ros.alignment import (
     region_by_name,
     to_model_input,
 )
-from antispoof_ros.decision import (
+from antispoof_ros.liveness.decision import (
     DecisionFusion,
     FusedDecision,
     FusionConfig,
@@ -41,23 +41,23 @@ from antispoof_ros.decision import (
     Reason,
     pair_decision,
 )
-from antispoof_ros.flash import DEFAULT_PATTERN, PAIR_CONFIGS, Phase, pair_config, parse_pattern
-from antispoof_ros.image_conversion import ImageFormatError, array_to_image, image_to_array
-from antispoof_ros.inference import LivenessModel, ModelExpectation, ModelLoadError
-from antispoof_ros.msg import EyeCorners, FlashFrame, LivenessResult
-from antispoof_ros.nodes.entrypoint import run_nodes
-from antispoof_ros.nodes.message_filters_compat import load_message_filters, stamp_nanoseconds
-from antispoof_ros.nodes.parameters import ConfigError, Param, declare_parameters, log_parameters
-from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
-from antispoof_ros.pairing import (
+from antispoof_ros.liveness.inference import LivenessModel, ModelExpectation, ModelLoadError
+from antispoof_ros.liveness.pairing import (
     CornerInfo,
     FrameInfo,
     PairValidator,
     StreamAnomaly,
     StreamMonitor,
 )
+from antispoof_ros.msg import EyeCorners, FlashFrame, LivenessResult
+from antispoof_ros.nodes.entrypoint import run_nodes
+from antispoof_ros.nodes.image_conversion import ImageFormatError, array_to_image, image_to_array
+from antispoof_ros.nodes.message_filters_compat import load_message_filters
+from antispoof_ros.nodes.messages import ros_time, stamp_nanoseconds
+from antispoof_ros.nodes.parameters import ConfigError, Param, declare_parameters, log_parameters
+from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
+from antispoof_ros.paths import SHIPPED_MODELS
 
-SHIPPED_MODELS = Path(__file__).resolve().parent.parent / 'models'
 DEBUG_CROP_TOPIC = 'liveness/debug_crop'
 
 PARAMETERS = (
@@ -114,10 +114,6 @@ def corners_inside(points: np.ndarray, shape: tuple[int, ...]) -> bool:
     height, width = shape[:2]
     x, y = points[:, 0], points[:, 1]
     return bool(np.all((x >= 0) & (x < width) & (y >= 0) & (y < height)))
-
-
-def _ros_time(nanoseconds: int) -> Time:
-    return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
 
 
 class LivenessNode(Node):
@@ -338,7 +334,7 @@ class LivenessNode(Node):
         )
         now = self.get_clock().now().nanoseconds
         self.diagnostics_publisher.publish(
-            DiagnosticArray(header=Header(stamp=_ros_time(now)), status=[status])
+            DiagnosticArray(header=Header(stamp=ros_time(now)), status=[status])
         )
 
 

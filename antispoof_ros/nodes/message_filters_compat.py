@@ -31,6 +31,8 @@ from typing import Any
 import rclpy.clock
 import rclpy.logging
 
+from antispoof_ros.nodes.messages import stamp_nanoseconds
+
 NANOSECONDS_PER_SECOND = 1_000_000_000
 
 
@@ -40,13 +42,6 @@ def load_message_filters() -> ModuleType:
         return importlib.import_module('message_filters')
     except ImportError:
         return sys.modules[__name__]
-
-
-def stamp_nanoseconds(stamp: Any) -> int:
-    """Nanoseconds of a ``builtin_interfaces/Time`` message or an ``rclpy.time.Time``."""
-    if hasattr(stamp, 'nanoseconds'):
-        return int(stamp.nanoseconds)
-    return int(stamp.sec) * NANOSECONDS_PER_SECOND + int(stamp.nanosec)
 
 
 class SimpleFilter:

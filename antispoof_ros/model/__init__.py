@@ -1,5 +1,0 @@
-"""The liveness classifier: Keras-exact MobileNetV2 (alpha 0.1), its FLOP count, ONNX export."""
-
-from antispoof_ros.model.mobilenetv2 import LiveProbabilityModel, MobileNetV2Classifier
-
-__all__ = ['LiveProbabilityModel', 'MobileNetV2Classifier']

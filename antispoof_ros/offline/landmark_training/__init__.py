@@ -1,0 +1,1 @@
+"""Fitting and measuring the landmark models: detector and corner-model training, accuracy."""

@@ -1,0 +1,210 @@
+"""Evaluate a model on a bag twice: through the real liveness node, and directly.
+
+    python -m antispoof_ros.tools.bag_evaluation --bag BAG --out DIR
+        [--model antispoof_ros/models/p2_face.onnx] [--corners ground-truth|landmark-node]
+        [--shape-model synthetic]
+
+Through the nodes: ``liveness_node`` runs as its own process (shared-memory DDS), the bag is
+replayed without loss (antispoof_ros.offline.bagtools.replay), and every published LivenessResult's
+per-pair score is collected. Its corners are the bag's ground truth, or (``--corners
+landmark-node``) those a ``landmark_node`` process finds on the replayed front frames (the
+replay then runs at camera speed, 120 Hz). Directly: the same bag is read with rosbags, the
+corners are the ground truth or those of the same tracker run over the front frames in
+order, each cycle's pair is aligned with the same code and scored by the same ONNX file in
+this process. Both score sets get the same ISO/IEC 30107-3 report at the model's own
+threshold, and the per-pair scores are compared (they should agree to float precision:
+same bytes in, same code, same model, the tracker seeing the same frames in the same order).
+"""
+
+from __future__ import annotations
+
+import argparse
+from bisect import bisect_right
+from collections.abc import Sequence
+import json
+import math
+from pathlib import Path
+import sys
+
+import numpy as np
+from rclpy.serialization import deserialize_message
+from rosbags.rosbag2 import Reader
+
+from antispoof_ros.eye_corners import EyeCornerPoints
+from antispoof_ros.flash import DEFAULT_PATTERN, Phase, pair_config
+from antispoof_ros.landmarks.dlib_backend import backend_for
+from antispoof_ros.landmarks.tracker import FaceTracker, TrackerConfig
+from antispoof_ros.liveness.alignment import align_pair, region_by_name, to_model_input
+from antispoof_ros.liveness.inference import LivenessModel
+from antispoof_ros.liveness.pairing import CornerInfo
+from antispoof_ros.msg import EyeCorners, FlashFrame, LivenessResult
+from antispoof_ros.nodes.image_conversion import image_to_array
+from antispoof_ros.nodes.topics import flash_frame_topic
+from antispoof_ros.offline.bagtools.labels import read_label_segments
+from antispoof_ros.offline.evaluation.metrics import Presentations, evaluate_at_threshold
+from antispoof_ros.paths import SHIPPED_MODELS
+from antispoof_ros.tools.harness.node_replay import (
+    GROUND_TRUTH_CORNERS,
+    NodeReplayError,
+    replay_through_liveness_node,
+)
+
+
+def species_of(labels: dict) -> str:
+    """PAI species name of a label segment, as the training data names it."""
+    if labels['species'] == 'print' and labels.get('print_kind'):
+        return f"print_{labels['print_kind']}"
+    return str(labels['species'])
+
+
+class SegmentLookup:
+    """Which label segment (scenario) a bag time belongs to."""
+
+    def __init__(self, bag: Path) -> None:
+        self.segments = read_label_segments(bag)
+        self.starts = [segment.start_ns for segment in self.segments]
+
+    def labels(self, stamp_ns: int) -> dict:
+        """Labels of the segment holding ``stamp_ns``."""
+        return self.segments[max(bisect_right(self.starts, stamp_ns) - 1, 0)].labels
+
+
+def tracked_corners(frames: dict[int, FlashFrame], shape_model: str) -> dict[int, EyeCornerPoints]:
+    """Corners the landmark node's tracker finds on these front frames, fed in counter order."""
+    tracker = FaceTracker(backend_for(shape_model), TrackerConfig())
+    corners = {}
+    for counter in sorted(frames):
+        pixels = image_to_array(frames[counter].image)
+        result = tracker.process(pixels, defer_refresh=True)
+        if result.ok:
+            corners[counter] = result.corners
+        if tracker.refresh_due:  # as the node does after answering
+            tracker.refresh(pixels)
+    return corners
+
+
+def direct_scores(bag: Path, model: LivenessModel,
+                  shape_model: str | None = None) -> dict[int, float]:
+    """Score of every complete pair of the bag by frame B's counter, computed in-process.
+
+    Corners: the bag's ground truth, or (``shape_model``) the tracker's on its front frames.
+    """
+    config = pair_config(model.metadata.pair)
+    region = region_by_name(model.metadata.region)
+    topic_a, topic_b = (f'/{flash_frame_topic(p)}' for p in (config.phase_a, config.phase_b))
+    topic_front = f'/{flash_frame_topic(Phase.FRONT)}'
+    frames: dict[tuple[str, int], FlashFrame] = {}
+    corners: dict[int, EyeCornerPoints] = {}
+    with Reader(bag) as reader:
+        wanted = [c for c in reader.connections
+                  if c.topic in (topic_a, topic_b, topic_front, GROUND_TRUTH_CORNERS)]
+        for connection, _stamp, raw in reader.messages(connections=wanted):
+            if connection.topic == GROUND_TRUTH_CORNERS:
+                info = CornerInfo.from_msg(deserialize_message(raw, EyeCorners))
+                corners[info.frame_counter] = info.points
+            else:
+                frame = deserialize_message(raw, FlashFrame)
+                frames[(connection.topic, frame.frame_counter)] = frame
+    if shape_model is not None:
+        corners = tracked_corners({counter: frame for (topic, counter), frame in frames.items()
+                                   if topic == topic_front}, shape_model)
+    scores = {}
+    step = 0 if config.is_single else 1
+    for (topic, counter), frame_a in frames.items():
+        frame_b = frames.get((topic_b, counter + step))
+        if topic != topic_a or frame_b is None:
+            continue
+        # corners of this cycle's front frame, as the node's pair validator requires
+        front = counter - frame_a.position_in_cycle + DEFAULT_PATTERN.index(Phase.FRONT)
+        if front not in corners:
+            continue
+        crop = align_pair(image_to_array(frame_a.image), image_to_array(frame_b.image),
+                          corners[front], region, model.metadata.eye)
+        scores[frame_b.frame_counter] = model.predict(to_model_input(crop))
+    return scores
+
+
+def node_scores(bag: Path, model_path: Path, shape_model: str | None = None) -> dict[int, float]:
+    """Per-pair scores published by liveness_node while the bag is replayed to it."""
+    results: dict[int, float] = {}
+
+    def keep(result: LivenessResult) -> None:
+        if result.frame_counter_b:  # not a timeout notice
+            results[result.frame_counter_b] = result.score
+
+    replay_through_liveness_node(bag, model_path, keep, rate=None if shape_model is None else 1.0,
+                                 shape_model=shape_model)
+    return results
+
+
+def evaluate(scores: dict[int, float], bag_start: dict[int, int], lookup: SegmentLookup,
+             threshold: float) -> dict:
+    """ISO/IEC 30107-3 figures of per-pair scores at ``threshold``."""
+    keys = sorted(k for k, v in scores.items() if math.isfinite(v))
+    labels = [lookup.labels(bag_start[k]) for k in keys]
+    presentations = Presentations(
+        np.array([scores[k] for k in keys]),
+        np.array([int(label['species'] == 'live') for label in labels]),
+        np.array([species_of(label) for label in labels]),
+    )
+    return evaluate_at_threshold(presentations.scores, presentations.labels,
+                                 presentations.species, threshold).to_dict()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run both evaluations and write ``comparison.json``; exit 2 on bad input."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--bag', type=Path, required=True)
+    parser.add_argument('--out', type=Path, required=True)
+    parser.add_argument('--model', type=Path, default=SHIPPED_MODELS / 'p2_face.onnx')
+    parser.add_argument('--corners', choices=('ground-truth', 'landmark-node'),
+                        default='ground-truth', help='where the eye corners come from')
+    parser.add_argument('--shape-model', default='synthetic',
+                        help="landmark_node's corner model with --corners landmark-node")
+    args = parser.parse_args(argv)
+    shape_model = args.shape_model if args.corners == 'landmark-node' else None
+    try:
+        model = LivenessModel.load(args.model)
+        lookup = SegmentLookup(args.bag)
+    except (OSError, ValueError, RuntimeError) as error:
+        print(f'bag_evaluation: error: {error}', file=sys.stderr)
+        return 2
+    bag_stamp = {}
+    with Reader(args.bag) as reader:
+        topic = f'/{flash_frame_topic(pair_config(model.metadata.pair).phase_b)}'
+        for _connection, stamp, raw in reader.messages(
+                connections=[c for c in reader.connections if c.topic == topic]):
+            bag_stamp[deserialize_message(raw, FlashFrame).frame_counter] = stamp
+    direct = direct_scores(args.bag, model, shape_model)
+    try:
+        through_node = node_scores(args.bag, args.model, shape_model)
+    except NodeReplayError as error:
+        print(f'bag_evaluation: error: {error}', file=sys.stderr)
+        return 1
+    common = sorted(k for k in set(direct) & set(through_node)
+                    if math.isfinite(direct[k]) and math.isfinite(through_node[k]))
+    difference = max((abs(direct[k] - through_node[k]) for k in common), default=math.nan)
+    comparison = {
+        'bag': str(args.bag), 'model': str(args.model), 'model_sha256': model.sha256,
+        'corners': args.corners, 'shape_model': shape_model,
+        'threshold': model.threshold, 'pairs_in_bag': len(bag_stamp),
+        'pairs_scored_directly': sum(map(math.isfinite, direct.values())),
+        'pairs_scored_by_node': sum(map(math.isfinite, through_node.values())),
+        'max_score_difference': difference,
+        'direct': evaluate(direct, bag_stamp, lookup, model.threshold),
+        'node': evaluate(through_node, bag_stamp, lookup, model.threshold),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / 'comparison.json').write_text(json.dumps(comparison, indent=1) + '\n')
+    for name, count in (('direct', comparison['pairs_scored_directly']),
+                        ('node', comparison['pairs_scored_by_node'])):
+        figures = comparison[name]
+        print(f'{name:>6}: {count} pairs, APCER {figures["apcer"]}, '
+              f'BPCER {figures["bpcer"]}, accuracy {figures["accuracy"]}')
+    print(f'pairs in bag {len(bag_stamp)}, compared {len(common)}, '
+          f'max |score difference| {difference:.2e}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

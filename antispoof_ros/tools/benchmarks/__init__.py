@@ -1,0 +1,1 @@
+"""Benchmarks that print the package's performance figures (docs/performance.md)."""

@@ -1,0 +1,137 @@
+"""Camera benchmark: emulated Basler camera at full resolution -> subscriber in another process.
+
+    python -m antispoof_ros.tools.benchmarks.camera [--seconds 30]
+
+Starts camera_node as its own process on pylon's emulated camera (1920x1200 Mono8, fed
+with phase-coded BMP frames), subscribes here to every phase's FlashFrame topic over
+shared-memory DDS, and reports the publish rate against the camera's delivery rate,
+frames lost between camera and subscriber (counter gaps), mislabelled phases, and the
+camera node's CPU use (emulator included: it runs inside the node's process).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from antispoof_ros.flash import DEFAULT_PATTERN
+from antispoof_ros.offline.synthetic.phase_coded_images import (
+    decode_phase,
+    write_phase_coded_folder,
+)
+from antispoof_ros.tools.harness.local_dds import (
+    apply_local_dds_environment,
+    fast_dds_files,
+    remove_fast_dds_files,
+)
+from antispoof_ros.tools.harness.process_stats import process_cpu_seconds
+
+
+def bare_emulator_cpu(folder: Path, seconds: float) -> tuple[float, float]:
+    """(frames/s, % of one core) of a bare pypylon grab loop on the same emulated camera.
+
+    The emulator renders frames inside the grabbing process, so this is the part of the
+    camera node's CPU that a real camera would not cost.
+    """
+    code = f"""
+import os, time
+from pypylon import pylon
+from antispoof_ros.camera.pylon_source import CameraSettings, GrabStatistics, PylonCamera
+camera = PylonCamera(CameraSettings(emulated_cameras=1, emulator_image_dir={str(folder)!r}))
+camera.open(); camera.start(); stats = GrabStatistics()
+start, cpu = time.monotonic(), time.process_time()
+while time.monotonic() - start < {seconds}:
+    camera.grab(1000, stats)
+wall = time.monotonic() - start
+print(stats.grabbed / wall, 100 * (time.process_time() - cpu) / wall)
+camera.close()
+"""
+    output = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            check=True).stdout.split()
+    return float(output[0]), float(output[1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--seconds', type=float, default=30.0, help='measurement window')
+    parser.add_argument('--warmup', type=float, default=3.0, help='ignored start-up time')
+    args = parser.parse_args(argv)
+    if args.seconds <= 0 or args.warmup < 0:
+        parser.error('--seconds must be positive and --warmup not negative')
+    apply_local_dds_environment()
+    shared_memory_before = fast_dds_files()
+
+    import rclpy  # after the DDS environment is set
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    from antispoof_ros.msg import FlashFrame
+    from antispoof_ros.nodes.image_conversion import image_to_array
+    from antispoof_ros.nodes.topics import flash_frame_topic
+
+    with tempfile.TemporaryDirectory(prefix='camera_benchmark_') as tmp:
+        folder = Path(tmp)
+        write_phase_coded_folder(folder, DEFAULT_PATTERN, cycles=2)
+        bare_rate, bare_cpu = bare_emulator_cpu(folder, min(args.seconds, 10.0))
+        command = [sys.executable, '-m', 'antispoof_ros.nodes.camera_node', '--ros-args',
+                   '-p', 'emulated_cameras:=1', '-p', f'emulator_image_dir:={folder}']
+        camera = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        rclpy.init()
+        node = rclpy.create_node('camera_benchmark')
+        received: list[tuple[int, int, bool]] = []
+        measuring = False
+
+        def on_frame(msg: FlashFrame) -> None:
+            if measuring:
+                pixels = image_to_array(msg.image)
+                received.append((msg.frame_counter, msg.phase, decode_phase(pixels) == msg.phase))
+
+        qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        for phase in DEFAULT_PATTERN:
+            node.create_subscription(FlashFrame, flash_frame_topic(phase), on_frame, qos)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        try:
+            end_warmup = time.monotonic() + args.warmup
+            while time.monotonic() < end_warmup:
+                executor.spin_once(timeout_sec=0.05)
+            measuring = True
+            cpu_start, wall_start = process_cpu_seconds(camera.pid), time.monotonic()
+            while time.monotonic() < wall_start + args.seconds:
+                executor.spin_once(timeout_sec=0.05)
+            cpu = process_cpu_seconds(camera.pid) - cpu_start
+            wall = time.monotonic() - wall_start
+        finally:
+            camera.send_signal(signal.SIGINT)
+            camera.wait(timeout=30)
+            executor.shutdown()
+            node.destroy_node()
+            rclpy.try_shutdown()
+            remove_fast_dds_files(shared_memory_before)
+
+    if not received:
+        print('error: no frame received', file=sys.stderr)
+        return 1
+    counters = sorted(counter for counter, _, _ in received)
+    span = counters[-1] - counters[0] + 1
+    print(f'window: {wall:.1f} s, 1920x1200 Mono8, pylon emulator, subscriber in another process')
+    print(f'camera delivered (counter span / s): {span / wall:7.2f} frames/s')
+    print(f'received by subscriber:              {len(received) / wall:7.2f} frames/s')
+    print(f'frames lost camera -> subscriber:    {span - len(set(counters))}')
+    print(f'mislabelled phases:                  {sum(not ok for _, _, ok in received)}')
+    node_cpu = 100 * cpu / wall
+    print(f'camera_node CPU (incl. emulator):    {node_cpu:7.1f} % of one core')
+    print(f'bare pylon emulator grab loop:       {bare_cpu:7.1f} % of one core '
+          f'at {bare_rate:.1f} frames/s')
+    print(f'camera_node own work (difference):   {node_cpu - bare_cpu:7.1f} % of one core')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

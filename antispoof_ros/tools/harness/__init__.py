@@ -1,0 +1,1 @@
+"""One harness for tools and tests: node processes, local-only DDS, process statistics."""

@@ -1,0 +1,115 @@
+"""Replay a bag through a real ``liveness_node`` process and collect what it publishes.
+
+Shared by the demo and the bag evaluation. The node runs over shared-memory-only DDS with its
+landmark input remapped to the bag's ground-truth eye corners, or with a real ``landmark_node``
+process finding the corners on the replayed front frames. The replay waits until every camera
+topic has its readers (the nodes read their phases, this process subscribes to the rest), so
+no frame is published before the nodes are matched, and the replay is lossless
+(antispoof_ros.offline.bagtools.replay).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
+
+import onnx
+import rclpy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+from antispoof_ros.flash import DEFAULT_PATTERN, Phase, pair_config
+from antispoof_ros.liveness.model_metadata import ModelMetadata
+from antispoof_ros.msg import FlashFrame, LivenessResult
+from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
+from antispoof_ros.tools.harness.local_dds import (
+    fast_dds_files,
+    local_dds_environment,
+    remove_fast_dds_files,
+)
+
+GROUND_TRUTH_CORNERS = '/ground_truth/eye_corners'
+
+
+class NodeReplayError(RuntimeError):
+    """The node did not come up or the replay failed; the message says which."""
+
+
+def model_metadata(path: Path) -> ModelMetadata:
+    """Metadata stored in an ONNX model file."""
+    proto = onnx.load(str(path), load_external_data=False)
+    return ModelMetadata.from_onnx_properties({p.key: p.value for p in proto.metadata_props})
+
+
+def replay_through_liveness_node(
+    bag: Path, model: Path, on_result: Callable[[LivenessResult], None],
+    rate: float | None = None, on_tick: Callable[[], None] | None = None,
+    timeout_s: float = 1800.0, shape_model: str | None = None,
+) -> None:
+    """Replay ``bag`` (``rate`` None: as fast as acknowledged) and pass every result on.
+
+    ``shape_model`` None: the bag's ground-truth corners feed the node; else a landmark_node
+    with that corner model finds them (replay it at a rate it keeps up with, e.g. 1.0).
+    """
+    config = pair_config(model_metadata(model).pair)
+    shared_memory_before = fast_dds_files()
+    env = {**os.environ, **local_dds_environment()}
+    os.environ.update(env)
+    commands = {'liveness_node': [
+        sys.executable, '-m', 'antispoof_ros.nodes.liveness_node', '--ros-args',
+        '-p', f'model_path:={model}', '-p', 'sync_queue_size:=50',
+        *(['-r', f'{EYE_CORNERS}:={GROUND_TRUTH_CORNERS}'] if shape_model is None else [])]}
+    if shape_model is not None:
+        commands['landmark_node'] = [sys.executable, '-m', 'antispoof_ros.nodes.landmark_node',
+                                     '--ros-args', '-p', f'shape_model:={shape_model}']
+    nodes = {name: subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+             for name, command in commands.items()}
+    rclpy.init()
+    listener = rclpy.create_node('node_replay_listener')
+    listener.create_subscription(LivenessResult, LIVENESS_RESULT, on_result,
+                                 QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
+    # every camera topic gets as many readers as the most-read one (its phase read by both
+    # nodes when landmark_node runs), so the replay's one count waits for all of them
+    readers = {phase: (phase in (config.phase_a, config.phase_b))
+               + (shape_model is not None and phase is Phase.FRONT) for phase in DEFAULT_PATTERN}
+    wanted = max(readers.values())
+    for phase, count in readers.items():
+        for _ in range(wanted - count):
+            listener.create_subscription(FlashFrame, flash_frame_topic(phase),
+                                         lambda _: None, 1)
+    replay = None
+    try:
+        deadline = time.monotonic() + 60
+        awaited = [f'/{LIVENESS_RESULT}'] + ([f'/{EYE_CORNERS}'] if shape_model else [])
+        while any(listener.count_publishers(topic) == 0 for topic in awaited):
+            rclpy.spin_once(listener, timeout_sec=0.1)
+            dead = [name for name, process in nodes.items() if process.poll() is not None]
+            if time.monotonic() > deadline or dead:
+                raise NodeReplayError(f'{", ".join(dead or nodes)} did not come up')
+        speed = ['--as-fast-as-possible'] if rate is None else ['--rate', str(rate)]
+        replay = subprocess.Popen(
+            [sys.executable, '-m', 'antispoof_ros.offline.bagtools.replay', str(bag), *speed,
+             '--wait-for-subscribers', str(wanted)], env=env, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout_s
+        while replay.poll() is None and time.monotonic() < deadline:
+            rclpy.spin_once(listener, timeout_sec=0.05)
+            if on_tick is not None:
+                on_tick()
+        if replay.returncode != 0:
+            raise NodeReplayError(f'replay failed (exit code {replay.returncode})')
+        settle = time.monotonic() + 1.5  # the last pairs are still being scored
+        while time.monotonic() < settle:
+            rclpy.spin_once(listener, timeout_sec=0.05)
+    finally:
+        for process in (replay, *nodes.values()):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                process.wait(timeout=30)
+        listener.destroy_node()
+        rclpy.try_shutdown()
+        remove_fast_dds_files(shared_memory_before)

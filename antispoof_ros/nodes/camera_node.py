@@ -8,7 +8,6 @@ thread and publishes directly; the executor only serves parameters and diagnosti
 
 from __future__ import annotations
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.qos import qos_profile_system_default
 from sensor_msgs.msg import Image
@@ -31,6 +30,7 @@ from antispoof_ros.camera.pylon_source import (
 )
 from antispoof_ros.flash import DEFAULT_PATTERN, parse_pattern
 from antispoof_ros.msg import FlashFrame
+from antispoof_ros.nodes import diagnostics
 from antispoof_ros.nodes.entrypoint import run_nodes
 from antispoof_ros.nodes.image_conversion import array_to_image
 from antispoof_ros.nodes.messages import flash_frame_message, ros_time
@@ -125,7 +125,6 @@ class CameraNode(Node):
             phase: self.create_publisher(Image, image_topic(phase), qos)
             for phase in self.pattern
         } if config['publish_images'] else {}
-        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
 
         self.stream = CameraStream(
             self._camera_settings(),
@@ -143,7 +142,8 @@ class CameraNode(Node):
             self.stream.stop()
             raise ConfigError(str(error)) from None
         self.stream.start()
-        self.create_timer(config['diagnostics_period_s'], self.publish_diagnostics)
+        self.diagnostics = diagnostics.Publisher(
+            self, 'camera', config['diagnostics_period_s'], self.diagnostics_report)
 
     def _camera_settings(self) -> CameraSettings:
         c = self.config
@@ -220,19 +220,19 @@ class CameraNode(Node):
         return self.labeler.label(counter)
 
     # -- executor thread -------------------------------------------------------------------
-    def publish_diagnostics(self) -> None:
-        """Frame rate, lost frames, phase errors and reconnects on /diagnostics."""
+    def diagnostics_report(self) -> diagnostics.Report:
+        """Frame rate, lost frames, phase errors and reconnects since the last report."""
         now_ns = self.get_clock().now().nanoseconds
         last_ns, last_count = self._last_report
         rate = (self.frames_published - last_count) * 1e9 / max(now_ns - last_ns, 1)
         self._last_report = (now_ns, self.frames_published)
         stats = self.stream.statistics
         if not self.stream.connected:
-            level, message = DiagnosticStatus.ERROR, 'no camera'
+            level, message = diagnostics.ERROR, 'no camera'
         elif stats.failed or self.labeler.skipped_frames or self.phase_errors:
-            level, message = DiagnosticStatus.WARN, 'frames lost or phase corrected'
+            level, message = diagnostics.WARN, 'frames lost or phase corrected'
         else:
-            level, message = DiagnosticStatus.OK, 'grabbing'
+            level, message = diagnostics.OK, 'grabbing'
         values = {
             'frame_rate_hz': f'{rate:.2f}',
             'frames_published': self.frames_published,
@@ -244,14 +244,9 @@ class CameraNode(Node):
             'reconnects': stats.reconnects,
             'last_error': stats.last_error,
         }
-        status = DiagnosticStatus(
-            level=level, name=f'{self.get_name()}: camera', message=message,
-            hardware_id=self.stream.camera.info.serial_number if self.stream.camera.info else '',
-            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
-        )
-        self.diagnostics_publisher.publish(
-            DiagnosticArray(header=Header(stamp=ros_time(now_ns)), status=[status])
-        )
+        info = self.stream.camera.info
+        return diagnostics.Report(level, message, values,
+                                  hardware_id=info.serial_number if info else '')
 
     def destroy_node(self) -> None:
         """Stop grabbing and release the camera before the node goes."""

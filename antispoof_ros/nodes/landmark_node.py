@@ -4,33 +4,28 @@ Every ``FlashFrame`` of the configured phase gets exactly one ``EyeCorners`` ans
 frame's own header and frame counter, so the liveness node can match corners to frames by
 exact stamp: corners (``STATUS_OK``), an explicit ``STATUS_NO_FACE``, or ``STATUS_BAD_INPUT``
 with the reason (wrong encoding, empty, truncated or absurd frame). The science is
-``antispoof_ros.landmarks`` (dlib HOG detection, then cheap tracking; docs/landmarks.md).
-
-mono16 frames (Mono10/Mono12 sensors) are scaled to 8 bit by the sensor's bit depth
-(``mono16_bits``: Mono12 -> divide by 16, rounded and saturated) rather than by each frame's
-maximum: a fixed scale keeps the brightness of consecutive frames comparable and costs no
-pass over the frame to find the maximum.
+``antispoof_ros.landmarks`` (dlib HOG detection, then cheap tracking; docs/landmarks.md), run
+by ``antispoof_ros.landmarks.pipeline.LandmarkPipeline`` with the periodic detection on a
+worker thread after each answer.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 import math
 import time
 from typing import NamedTuple
 
-import cv2
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 import numpy as np
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import RegionOfInterest
-from std_msgs.msg import Header
 
 from antispoof_ros.flash import Phase
 from antispoof_ros.landmarks.backend import FaceBox
 from antispoof_ros.landmarks.dlib_backend import DlibBackend, backend_for
+from antispoof_ros.landmarks.pipeline import DEFAULT_MONO16_BITS, LandmarkPipeline
 from antispoof_ros.landmarks.tracker import (
     MAX_SIDE_PX,
     DriverChoice,
@@ -41,9 +36,10 @@ from antispoof_ros.landmarks.tracker import (
     TrackerConfig,
 )
 from antispoof_ros.msg import EyeCorners, FlashFrame
+from antispoof_ros.nodes import diagnostics
 from antispoof_ros.nodes.entrypoint import run_nodes
-from antispoof_ros.nodes.image_conversion import ImageFormatError, image_to_array
-from antispoof_ros.nodes.messages import eye_corners_message, ros_time
+from antispoof_ros.nodes.image_conversion import image_to_array
+from antispoof_ros.nodes.messages import eye_corners_message
 from antispoof_ros.nodes.parameters import ConfigError, Param, declare_parameters, log_parameters
 from antispoof_ros.nodes.topics import EYE_CORNERS, flash_frame_topic
 
@@ -71,8 +67,9 @@ PARAMETERS = (
     Param('min_confidence', TrackerConfig.min_confidence,
           'Fits less confident than this count as no face (0.6 = HOG score 0.14).',
           min_value=0.0, max_value=1.0),
-    Param('mono16_bits', 12, 'Significant bits of mono16 frames (Mono10: 10, Mono12: 12); '
-          'they are scaled to 8 bit by 2^(8 - mono16_bits), saturating.',
+    Param('mono16_bits', DEFAULT_MONO16_BITS,
+          'Significant bits of mono16 frames (Mono10: 10, Mono12: 12); they are scaled '
+          'to 8 bit by 2^(8 - mono16_bits), saturating.',
           min_value=8, max_value=16),
     Param('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', min_value=0.1,
           max_value=60.0),
@@ -94,16 +91,6 @@ METHOD_CODES = {
     Method.DETECTED: EyeCorners.METHOD_DETECTED,
     Method.TRACKED: EyeCorners.METHOD_TRACKED,
 }
-
-
-def to_mono8(pixels: np.ndarray, mono16_bits: int) -> np.ndarray:
-    """Contiguous 8-bit frame for the tracker; mono16 is scaled by its bit depth.
-
-    Other dtypes and shapes pass through: the tracker reports them as bad input.
-    """
-    if pixels.dtype == np.uint16:
-        return cv2.convertScaleAbs(pixels, alpha=2.0 ** (8 - mono16_bits))
-    return np.ascontiguousarray(pixels)
 
 
 def region_of_interest(box: FaceBox, width: int, height: int) -> RegionOfInterest:
@@ -206,7 +193,7 @@ class LandmarkNode(Node):
             backend = backend_for(config['shape_model'])
         except (FileNotFoundError, ValueError) as error:  # missing package or unusable file
             raise ConfigError(f"parameter 'shape_model': {error}") from None
-        self.tracker = FaceTracker(backend, TrackerConfig(
+        tracker = FaceTracker(backend, TrackerConfig(
             min_face_px=config['min_face_px'],
             redetect_every=config['redetect_every'],
             driver_choice=DriverChoice(config['driver_choice']),
@@ -214,65 +201,46 @@ class LandmarkNode(Node):
         ))
         self.frame_topic = flash_frame_topic(Phase.from_name(config['phase']))
         self.statistics = LandmarkStatistics()
-        self._refresh_worker = ThreadPoolExecutor(1, thread_name_prefix='periodic_detection')
-        self._refresh: Future[LandmarkResult] | None = None
+        self.pipeline = LandmarkPipeline(tracker, mono16_bits=config['mono16_bits'],
+                                         background=True,
+                                         on_refresh=self.statistics.add_refresh)
         self._last_report_ns = self.get_clock().now().nanoseconds
 
         self.corners_publisher = self.create_publisher(EyeCorners, EYE_CORNERS, 10)
-        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_subscription(FlashFrame, self.frame_topic, self.on_frame, FRAME_QOS)
-        self.create_timer(config['diagnostics_period_s'], self.publish_diagnostics)
+        self.diagnostics = diagnostics.Publisher(
+            self, 'landmarks', config['diagnostics_period_s'], self.diagnostics_report)
 
     def on_frame(self, frame: FlashFrame) -> None:
         """Answer one frame with EyeCorners; a bad frame is reported, never raised."""
         started = time.perf_counter()
-        try:
-            pixels = to_mono8(image_to_array(frame.image), self.config['mono16_bits'])
-        except ImageFormatError as error:
-            result = LandmarkResult(Status.BAD_INPUT, reason=str(error))
-        else:
-            self._finish_refresh()
-            result = self.tracker.process(pixels, defer_refresh=True)
+        result = self.pipeline.answer(partial(image_to_array, frame.image))
         self.corners_publisher.publish(answer_message(frame, result))
         self.statistics.add(result, (time.perf_counter() - started) * 1e3)
         if result.status is Status.BAD_INPUT:
             self.get_logger().warning(
                 f'bad frame {frame.frame_counter} on {self.frame_topic}: {result.reason}',
                 throttle_duration_sec=BAD_INPUT_LOG_PERIOD_S)
-        if self.tracker.refresh_due:
-            # off the executor: dlib releases the GIL, so in a one-process pipeline the
-            # liveness node handles frame B meanwhile; the next front frame is 33 ms away
-            self._refresh = self._refresh_worker.submit(self.tracker.refresh, pixels)
-
-    def _finish_refresh(self) -> None:
-        """Wait for a periodic detection still running (the tracker is not thread-safe)."""
-        if self._refresh is not None:
-            self.statistics.add_refresh(self._refresh.result())
-            self._refresh = None
+        self.pipeline.refresh_if_due()
 
     def destroy_node(self) -> None:
         """Let a periodic detection finish before the node goes."""
-        self._refresh_worker.shutdown(wait=True)
+        self.pipeline.close()
         super().destroy_node()
 
-    def publish_diagnostics(self) -> None:
-        """Rate, latency and outcome ratios of the last period on /diagnostics."""
+    def diagnostics_report(self) -> diagnostics.Report:
+        """Rate, latency and outcome ratios of the period that ends now."""
         now_ns = self.get_clock().now().nanoseconds
         report = self.statistics.report((now_ns - self._last_report_ns) / 1e9)
         self._last_report_ns = now_ns
         if not report.frames:
-            level, message = DiagnosticStatus.WARN, f'no frames on {self.frame_topic}'
+            level, message = diagnostics.WARN, f'no frames on {self.frame_topic}'
         elif report.bad_input:
-            level, message = DiagnosticStatus.WARN, 'bad input frames'
+            level, message = diagnostics.WARN, 'bad input frames'
         else:
-            level = DiagnosticStatus.OK
+            level = diagnostics.OK
             message = 'face in view' if report.faces else 'no face in view'
-        status = DiagnosticStatus(
-            level=level, name=f'{self.get_name()}: landmarks', message=message,
-            values=[KeyValue(key=key, value=value) for key, value in report.values.items()],
-        )
-        self.diagnostics_publisher.publish(
-            DiagnosticArray(header=Header(stamp=ros_time(now_ns)), status=[status]))
+        return diagnostics.Report(level, message, report.values)
 
 
 def main(args: list[str] | None = None) -> int:

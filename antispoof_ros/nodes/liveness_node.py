@@ -2,22 +2,20 @@
 
 Frame A, frame B (FlashFrame, the configured pair of phases) and the EyeCorners of their
 cycle are time-matched with message_filters (or the package's stand-in where ROS 2's is not
-installed), then checked on their in-band stamps (antispoof_ros.liveness.pairing), aligned
-like the training data (antispoof_ros.liveness.alignment), scored by the ONNX model in
-onnxruntime (antispoof_ros.liveness.inference) and fused over a window
-(antispoof_ros.liveness.decision). It fails closed: LIVE only ever follows a complete,
-valid pair with landmarks.
+installed) and handed to ``antispoof_ros.liveness.pipeline.LivenessPipeline``: checked on
+their in-band stamps, aligned like the training data, scored by the ONNX model in
+onnxruntime and fused over a window. This node subscribes, publishes the results, the
+debug crops and /diagnostics. It fails closed: LIVE only ever follows a complete, valid
+pair with landmarks.
 """
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 import dataclasses
-from enum import StrEnum
 from functools import partial
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 import numpy as np
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -25,16 +23,8 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from antispoof_ros.flash import DEFAULT_PATTERN, PAIR_CONFIGS, Phase, pair_config, parse_pattern
-from antispoof_ros.liveness.alignment import (
-    EYES,
-    REGIONS,
-    AlignmentError,
-    align_pair,
-    region_by_name,
-    to_model_input,
-)
+from antispoof_ros.liveness.alignment import EYES, REGIONS, region_by_name
 from antispoof_ros.liveness.decision import (
-    DecisionFusion,
     FusedDecision,
     FusionConfig,
     PairOutcome,
@@ -49,11 +39,13 @@ from antispoof_ros.liveness.pairing import (
     StreamAnomaly,
     StreamMonitor,
 )
+from antispoof_ros.liveness.pipeline import LivenessPipeline, PairResult, Unusable
 from antispoof_ros.msg import EyeCorners, FlashFrame, LivenessResult
+from antispoof_ros.nodes import diagnostics
 from antispoof_ros.nodes.entrypoint import run_nodes
-from antispoof_ros.nodes.image_conversion import ImageFormatError, array_to_image, image_to_array
+from antispoof_ros.nodes.image_conversion import array_to_image, image_to_array
 from antispoof_ros.nodes.message_filters_compat import load_message_filters
-from antispoof_ros.nodes.messages import ros_time, stamp_nanoseconds
+from antispoof_ros.nodes.messages import stamp_nanoseconds
 from antispoof_ros.nodes.parameters import ConfigError, Param, declare_parameters, log_parameters
 from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
 from antispoof_ros.paths import SHIPPED_MODELS
@@ -97,25 +89,6 @@ PARAMETERS = (
 )
 
 
-class Unusable(StrEnum):
-    """Why a pair the validator accepted was not scored after all (counted in diagnostics)."""
-
-    BAD_IMAGE = 'bad_image'  # a frame's Image cannot be read or aligned
-    CORNERS_OUTSIDE_FRAME = 'corners_outside_frame'  # the crop would show no face
-    MODEL_ERROR = 'model_error'  # the model's output is no probability
-
-
-def corners_inside(points: np.ndarray, shape: tuple[int, ...]) -> bool:
-    """True when every (x, y) lies within an image of ``shape`` (rows, columns, ...).
-
-    The landmark tracker never reports corners outside its frame, so corners that are
-    (finite but) elsewhere belong to another frame size or are corrupt.
-    """
-    height, width = shape[:2]
-    x, y = points[:, 0], points[:, 1]
-    return bool(np.all((x >= 0) & (x < width) & (y >= 0) & (y < height)))
-
-
 class LivenessNode(Node):
     """Publishes a LivenessResult for every synchronized pair of flash frames."""
 
@@ -127,16 +100,18 @@ class LivenessNode(Node):
             self.region = region_by_name(config['region'])
             pattern = parse_pattern(config['flash_pattern'])
             landmark_phase = Phase.from_name(config['landmark_phase'])
-            self.validator = PairValidator(
+            validator = PairValidator(
                 self.pair, pattern, landmark_phase, config['require_verified_phase']
             )
-            self.fusion = DecisionFusion(FusionConfig(
+            fusion = FusionConfig(
                 config['window_length'], config['min_valid_pairs'], config['enter_live'],
                 config['exit_live'], config['timeout_s'],
-            ))
+            )
         except ValueError as error:
             raise ConfigError(str(error)) from None
         self.model = self._load_model()
+        self.pipeline = LivenessPipeline(self.model, validator, fusion)
+        self.validator = validator
         log_parameters(self, config)
         self.get_logger().info(
             f'model {self.model.metadata.name} ({self.model.path}), sha256 '
@@ -149,17 +124,16 @@ class LivenessNode(Node):
             self.create_publisher(Image, DEBUG_CROP_TOPIC, 5)
             if config['publish_debug_crops'] else None
         )
-        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._arrivals: OrderedDict[int, float] = OrderedDict()  # B stamp -> arrival time
         self._latencies_ms: list[float] = []
         self._pairs_in_period = 0
         self._last_published_unknown = False
         self._last_frame_b_s = -float('inf')
-        self.unusable: Counter[Unusable] = Counter()
         self.input_monitors: list[StreamMonitor] = []
         self._subscribe(pattern, landmark_phase)
         self.create_timer(0.1, self.check_timeout)
-        self.create_timer(config['diagnostics_period_s'], self.publish_diagnostics)
+        self.diagnostics = diagnostics.Publisher(
+            self, 'liveness', config['diagnostics_period_s'], self.diagnostics_report)
 
     def _load_model(self) -> LivenessModel:
         path = self.config['model_path'] or str(
@@ -228,46 +202,34 @@ class LivenessNode(Node):
         frame_a, frame_b, corners = (
             (messages[0], messages[0], messages[1]) if self.pair.is_single else messages
         )
-        outcome = self._evaluate(frame_a, frame_b, corners)
-        fused = self.fusion.update(outcome, time.monotonic())
-        arrival = self._arrivals.pop(stamp_nanoseconds(frame_b.header.stamp), None)
-        latency_ms = (
-            1000 * (time.perf_counter() - arrival) if arrival is not None else float('nan')
+        result, fused = self.pipeline.evaluate(
+            FrameInfo.from_msg(frame_a), FrameInfo.from_msg(frame_b), CornerInfo.from_msg(corners),
+            partial(image_to_array, frame_a.image), partial(image_to_array, frame_b.image),
+            time.monotonic(),
         )
-        self._publish(fused, outcome, frame_a, frame_b, latency_ms)
-        self._pairs_in_period += 1
-        if arrival is not None:
-            self._latencies_ms.append(latency_ms)
-
-    def _evaluate(self, frame_a: FlashFrame, frame_b: FlashFrame,
-                  corners: EyeCorners) -> PairOutcome:
-        info_a, info_b = FrameInfo.from_msg(frame_a), FrameInfo.from_msg(frame_b)
-        corner_info = CornerInfo.from_msg(corners)
-        verdict = self.validator.check(info_a, info_b, corner_info)
-        if not verdict.ok:
-            return PairOutcome.dropped(verdict.reason)
-        try:
-            pixels_a, pixels_b = image_to_array(frame_a.image), image_to_array(frame_b.image)
-            if not corners_inside(corner_info.points.as_array(), pixels_a.shape):
-                self.unusable[Unusable.CORNERS_OUTSIDE_FRAME] += 1
-                return PairOutcome.invalid(Reason.BAD_INPUT)
-            crop = align_pair(pixels_a, pixels_b, corner_info.points, self.region,
-                              self.config['eye'])
-        except (ImageFormatError, AlignmentError) as error:
-            self.unusable[Unusable.BAD_IMAGE] += 1
-            self.get_logger().warning(f'unusable pair: {error}', throttle_duration_sec=5.0)
-            return PairOutcome.invalid(Reason.BAD_INPUT)
-        if self.debug_publisher is not None:
+        self._report_unusable(result)
+        if result.crop is not None and self.debug_publisher is not None:
+            crop = result.crop
             side_by_side = np.clip(np.concatenate([crop[..., 0], crop[..., 1]], axis=1), 0, 255)
             self.debug_publisher.publish(
                 array_to_image(side_by_side.astype(np.uint8), 'mono8', frame_b.header)
             )
-        outcome = PairOutcome.scored(self.model.predict(to_model_input(crop)))
-        if not outcome.valid:
-            self.unusable[Unusable.MODEL_ERROR] += 1
+        arrival = self._arrivals.pop(stamp_nanoseconds(frame_b.header.stamp), None)
+        latency_ms = (
+            1000 * (time.perf_counter() - arrival) if arrival is not None else float('nan')
+        )
+        self._publish(fused, result.outcome, frame_a, frame_b, latency_ms)
+        self._pairs_in_period += 1
+        if arrival is not None:
+            self._latencies_ms.append(latency_ms)
+
+    def _report_unusable(self, result: PairResult) -> None:
+        if result.unusable is Unusable.BAD_IMAGE:
+            self.get_logger().warning(f'unusable pair: {result.problem}',
+                                      throttle_duration_sec=5.0)
+        elif result.unusable is Unusable.MODEL_ERROR:
             self.get_logger().warning('model output is not a probability',
                                       throttle_duration_sec=5.0)
-        return outcome
 
     def _publish(self, fused: FusedDecision, outcome: PairOutcome, frame_a: FlashFrame | None,
                  frame_b: FlashFrame | None, latency_ms: float) -> None:
@@ -300,7 +262,7 @@ class LivenessNode(Node):
     def check_timeout(self) -> None:
         """No valid pair for ``timeout_s``: say UNKNOWN instead of leaving a LIVE standing."""
         now = time.monotonic()
-        expired = self.fusion.expire(now)
+        expired = self.pipeline.expire(now)
         if expired is not None and now - self._last_frame_b_s < self.config['timeout_s']:
             # frames keep coming but no set completes: the corners are what is missing
             expired = dataclasses.replace(expired, reason=Reason.LANDMARKS_STALE)
@@ -310,8 +272,8 @@ class LivenessNode(Node):
             self._publish(expired, PairOutcome.invalid(expired.reason), None, None, float('nan'))
 
     # -- diagnostics -----------------------------------------------------------------------
-    def publish_diagnostics(self) -> None:
-        """Pairs/s, drops by reason and latency percentiles on /diagnostics."""
+    def diagnostics_report(self) -> diagnostics.Report:
+        """Pairs/s, drops by reason and latency percentiles since the last report."""
         latencies, self._latencies_ms = self._latencies_ms, []
         pairs, self._pairs_in_period = self._pairs_in_period, 0
         period = self.config['diagnostics_period_s']
@@ -319,23 +281,15 @@ class LivenessNode(Node):
             'pairs_per_s': f'{pairs / period:.2f}',
             'latency_p50_ms': f'{np.percentile(latencies, 50):.2f}' if latencies else 'nan',
             'latency_p99_ms': f'{np.percentile(latencies, 99):.2f}' if latencies else 'nan',
-            **{f'pairs_{key}': count for key, count in self.validator.counts().items()},
-            **{f'pairs_{reason.value}': self.unusable[reason] for reason in Unusable},
+            **{f'pairs_{key}': count for key, count in self.pipeline.counts().items()},
             **{f'input_{anomaly.value}': sum(m.counts[anomaly] for m in self.input_monitors)
                for anomaly in StreamAnomaly},
             'model': self.model.metadata.name,
             'model_sha256': self.model.sha256,
         }
-        level = DiagnosticStatus.OK if pairs else DiagnosticStatus.WARN
-        status = DiagnosticStatus(
-            level=level, name=f'{self.get_name()}: liveness',
-            message='evaluating pairs' if pairs else 'no pairs',
-            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
-        )
-        now = self.get_clock().now().nanoseconds
-        self.diagnostics_publisher.publish(
-            DiagnosticArray(header=Header(stamp=ros_time(now)), status=[status])
-        )
+        if pairs:
+            return diagnostics.Report(diagnostics.OK, 'evaluating pairs', values)
+        return diagnostics.Report(diagnostics.WARN, 'no pairs', values)
 
 
 def main(args: list[str] | None = None) -> int:

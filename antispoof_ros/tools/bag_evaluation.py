@@ -9,18 +9,21 @@ replayed without loss (antispoof_ros.offline.bagtools.replay), and every publish
 per-pair score is collected. Its corners are the bag's ground truth, or (``--corners
 landmark-node``) those a ``landmark_node`` process finds on the replayed front frames (the
 replay then runs at camera speed, 120 Hz). Directly: the same bag is read with rosbags, the
-corners are the ground truth or those of the same tracker run over the front frames in
-order, each cycle's pair is aligned with the same code and scored by the same ONNX file in
-this process. Both score sets get the same ISO/IEC 30107-3 report at the model's own
-threshold, and the per-pair scores are compared (they should agree to float precision:
-same bytes in, same code, same model, the tracker seeing the same frames in the same order).
+corners are the ground truth or those the node's landmark pipeline
+(antispoof_ros.landmarks.pipeline) finds on the front frames in order, and each cycle's set
+goes through the node's liveness pipeline (antispoof_ros.liveness.pipeline: pair check,
+corners inside the frame, alignment, the same ONNX file) in this process. Both score sets
+get the same ISO/IEC 30107-3 report at the model's own threshold, and the per-pair scores
+are compared (they should agree to float precision: same bytes in, same code, same model,
+the tracker seeing the same frames in the same order).
 """
 
 from __future__ import annotations
 
 import argparse
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from functools import partial
 import json
 import math
 from pathlib import Path
@@ -30,13 +33,13 @@ import numpy as np
 from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import Reader
 
-from antispoof_ros.eye_corners import EyeCornerPoints
-from antispoof_ros.flash import DEFAULT_PATTERN, Phase, pair_config
+from antispoof_ros.flash import Phase, pair_config
 from antispoof_ros.landmarks.dlib_backend import backend_for
+from antispoof_ros.landmarks.pipeline import LandmarkPipeline
 from antispoof_ros.landmarks.tracker import FaceTracker, TrackerConfig
-from antispoof_ros.liveness.alignment import align_pair, region_by_name, to_model_input
 from antispoof_ros.liveness.inference import LivenessModel
-from antispoof_ros.liveness.pairing import CornerInfo
+from antispoof_ros.liveness.pairing import CornerInfo, CornerStatus, FrameInfo, PairValidator
+from antispoof_ros.liveness.pipeline import LivenessPipeline
 from antispoof_ros.msg import EyeCorners, FlashFrame, LivenessResult
 from antispoof_ros.nodes.image_conversion import image_to_array
 from antispoof_ros.nodes.topics import flash_frame_topic
@@ -69,59 +72,80 @@ class SegmentLookup:
         return self.segments[max(bisect_right(self.starts, stamp_ns) - 1, 0)].labels
 
 
-def tracked_corners(frames: dict[int, FlashFrame], shape_model: str) -> dict[int, EyeCornerPoints]:
-    """Corners the landmark node's tracker finds on these front frames, fed in counter order."""
-    tracker = FaceTracker(backend_for(shape_model), TrackerConfig())
+def tracked_corners(frames: Sequence[FlashFrame], shape_model: str) -> dict[int, CornerInfo]:
+    """Corners the landmark node's pipeline finds on these frames, by frame counter.
+
+    ``frames`` go in the order the node would receive them; frames without a face are left
+    out, so their pairs drop as the node's do.
+    """
+    pipeline = LandmarkPipeline(FaceTracker(backend_for(shape_model), TrackerConfig()))
     corners = {}
-    for counter in sorted(frames):
-        pixels = image_to_array(frames[counter].image)
-        result = tracker.process(pixels, defer_refresh=True)
+    for frame in frames:
+        result = pipeline.answer(partial(image_to_array, frame.image))
         if result.ok:
-            corners[counter] = result.corners
-        if tracker.refresh_due:  # as the node does after answering
-            tracker.refresh(pixels)
+            corners[frame.frame_counter] = CornerInfo(CornerStatus.OK, frame.frame_counter,
+                                                      result.corners)
+        pipeline.refresh_if_due()
     return corners
+
+
+# Frames of a bag by (phase, cycle index).
+CycleFrames = Mapping[tuple[Phase, int], FlashFrame]
+
+
+def score_pairs(pipeline: LivenessPipeline, frames: CycleFrames,
+                corners: Mapping[int, CornerInfo]) -> dict[int, float]:
+    """Score of every cycle's pair by frame B's counter (NaN where the pipeline gave none).
+
+    Each cycle's set is frame A and frame B of the pipeline's pair and the corners of the
+    cycle's landmark-phase frame, as the node's synchronizer matches them; cycles go in
+    order, as the camera sends them.
+    """
+    validator = pipeline.validator
+    phase_a, phase_b = validator.config.phase_a, validator.config.phase_b
+    scores = {}
+    for phase, cycle in sorted(frames):
+        frame_a, frame_b = frames[(phase, cycle)], frames.get((phase_b, cycle))
+        if phase != phase_a or frame_b is None:
+            continue
+        landmark_frame = frames.get((validator.landmark_phase, cycle))
+        result = pipeline.score(
+            FrameInfo.from_msg(frame_a), FrameInfo.from_msg(frame_b),
+            corners.get(landmark_frame.frame_counter) if landmark_frame is not None else None,
+            partial(image_to_array, frame_a.image), partial(image_to_array, frame_b.image),
+        )
+        scores[frame_b.frame_counter] = result.outcome.score
+    return scores
 
 
 def direct_scores(bag: Path, model: LivenessModel,
                   shape_model: str | None = None) -> dict[int, float]:
     """Score of every complete pair of the bag by frame B's counter, computed in-process.
 
-    Corners: the bag's ground truth, or (``shape_model``) the tracker's on its front frames.
+    Pairs are checked as the node checks them with its default flash pattern and landmark
+    phase. Corners: the bag's ground truth, or (``shape_model``) the landmark pipeline's on
+    the landmark-phase frames.
     """
-    config = pair_config(model.metadata.pair)
-    region = region_by_name(model.metadata.region)
-    topic_a, topic_b = (f'/{flash_frame_topic(p)}' for p in (config.phase_a, config.phase_b))
-    topic_front = f'/{flash_frame_topic(Phase.FRONT)}'
-    frames: dict[tuple[str, int], FlashFrame] = {}
-    corners: dict[int, EyeCornerPoints] = {}
+    pipeline = LivenessPipeline(model, PairValidator(pair_config(model.metadata.pair)))
+    validator = pipeline.validator
+    phases = {validator.config.phase_a, validator.config.phase_b, validator.landmark_phase}
+    topics = {f'/{flash_frame_topic(phase)}': phase for phase in phases}
+    frames: dict[tuple[Phase, int], FlashFrame] = {}
+    corners: dict[int, CornerInfo] = {}
     with Reader(bag) as reader:
         wanted = [c for c in reader.connections
-                  if c.topic in (topic_a, topic_b, topic_front, GROUND_TRUTH_CORNERS)]
+                  if c.topic in topics or c.topic == GROUND_TRUTH_CORNERS]
         for connection, _stamp, raw in reader.messages(connections=wanted):
             if connection.topic == GROUND_TRUTH_CORNERS:
                 info = CornerInfo.from_msg(deserialize_message(raw, EyeCorners))
-                corners[info.frame_counter] = info.points
+                corners[info.frame_counter] = info
             else:
                 frame = deserialize_message(raw, FlashFrame)
-                frames[(connection.topic, frame.frame_counter)] = frame
+                frames[(topics[connection.topic], frame.cycle_index)] = frame
     if shape_model is not None:
-        corners = tracked_corners({counter: frame for (topic, counter), frame in frames.items()
-                                   if topic == topic_front}, shape_model)
-    scores = {}
-    step = 0 if config.is_single else 1
-    for (topic, counter), frame_a in frames.items():
-        frame_b = frames.get((topic_b, counter + step))
-        if topic != topic_a or frame_b is None:
-            continue
-        # corners of this cycle's front frame, as the node's pair validator requires
-        front = counter - frame_a.position_in_cycle + DEFAULT_PATTERN.index(Phase.FRONT)
-        if front not in corners:
-            continue
-        crop = align_pair(image_to_array(frame_a.image), image_to_array(frame_b.image),
-                          corners[front], region, model.metadata.eye)
-        scores[frame_b.frame_counter] = model.predict(to_model_input(crop))
-    return scores
+        corners = tracked_corners([frames[key] for key in sorted(frames)
+                                   if key[0] == validator.landmark_phase], shape_model)
+    return score_pairs(pipeline, frames, corners)
 
 
 def node_scores(bag: Path, model_path: Path, shape_model: str | None = None) -> dict[int, float]:

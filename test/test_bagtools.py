@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import json
 from pathlib import Path
 import subprocess
 import sys
 import time
 
-from node_process import REPO, NodeProcess
+from node_process import REPO, spin_until, start_module
 import numpy as np
 import pytest
 from rclpy.context import Context
@@ -143,14 +142,6 @@ def test_frame_counter_is_read_without_deserializing(frame_id: str, counter: int
     assert flash_frame_counter(serialize_message(frame)) == counter
 
 
-def spin_until(executor: SingleThreadedExecutor, done: Callable[[], bool],
-               timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not done():
-        executor.spin_once(timeout_sec=0.05)
-    return done()
-
-
 def run_tool(module: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, '-m', f'antispoof_ros.offline.bagtools.{module}', *args],
@@ -168,9 +159,8 @@ def test_replay_delivers_every_frame(ros_context: Context, test_bag: Path,
                                  RELIABLE_DEEP)
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(node)
-    replay = NodeProcess([sys.executable, '-m', 'antispoof_ros.offline.bagtools.replay',
-                          str(test_bag),
-                          *speed, '--wait-for-subscribers', '1'])
+    replay = start_module('antispoof_ros.offline.bagtools.replay', str(test_bag),
+                          *speed, '--wait-for-subscribers', '1')
     try:
         assert spin_until(executor, lambda: len(frames) >= 16, timeout=30), replay.output
         assert replay.wait(timeout=15) == 0, replay.output
@@ -186,14 +176,14 @@ def test_replay_delivers_every_frame(ros_context: Context, test_bag: Path,
 @pytest.mark.ros
 def test_record_round_trip(ros_context: Context, tmp_path: Path) -> None:
     bag = tmp_path / 'recorded'
-    recorder = NodeProcess([sys.executable, '-m', 'antispoof_ros.offline.bagtools.record',
+    recorder = start_module('antispoof_ros.offline.bagtools.record',
                             '--out', str(bag), '--subject', 's003', '--species', 'live',
-                            '--lighting', 'halogen', '--pose', 'left45'])
+                            '--lighting', 'halogen', '--pose', 'left45')
     node = Node('camera_stand_in', context=ros_context)
     publishers = {phase: node.create_publisher(FlashFrame, flash_frame_topic(phase),
                                                RELIABLE_DEEP) for phase in DEFAULT_PATTERN}
     try:
-        assert recorder.wait_for('recording'), recorder.output
+        assert recorder.wait_for_line('recording'), recorder.output
         deadline = time.monotonic() + 20
         while any(p.get_subscription_count() == 0 for p in publishers.values()):
             assert time.monotonic() < deadline, 'recorder never subscribed'
@@ -205,7 +195,7 @@ def test_record_round_trip(ros_context: Context, tmp_path: Path) -> None:
             publishers[Phase(frame.phase)].publish(frame)
         assert all(p.wait_for_all_acked() for p in publishers.values())
         time.sleep(0.5)  # the recorder takes and queues what its reader acknowledged
-        assert recorder.interrupt() == 0, recorder.output
+        assert recorder.stop() == 0, recorder.output
     finally:
         recorder.stop()
         node.destroy_node()

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray
-from node_process import VENV_BIN, NodeProcess, spin_until
+from node_process import spin_until, start_node
 import numpy as np
 import pytest
 from rclpy.context import Context
@@ -89,10 +89,10 @@ def test_frames_arrive_on_every_phase_topic_with_the_phase_in_their_pixels(
     coded_folder: Path, collector: tuple[FrameCollector, SingleThreadedExecutor]
 ) -> None:
     frames, executor = collector
-    camera = NodeProcess([str(VENV_BIN / 'camera_node'), *emulator_arguments(coded_folder)])
+    camera = start_node('camera_node', *emulator_arguments(coded_folder))
     try:
         assert spin_until(executor, lambda: len(frames.frames) >= 80, timeout=30), camera.output
-        assert camera.interrupt() == 0
+        assert camera.stop() == 0
     finally:
         camera.stop()
     assert {frame.phase for frame in frames.frames} == {int(p) for p in DEFAULT_PATTERN}
@@ -153,13 +153,12 @@ def test_image_check_corrects_a_wrong_phase_offset_within_a_cycle(
     coded_folder: Path, collector: tuple[FrameCollector, SingleThreadedExecutor]
 ) -> None:
     frames, executor = collector
-    command = [str(VENV_BIN / 'camera_node'),
-               *emulator_arguments(coded_folder, phase_source='image_check', phase_offset=2)]
-    camera = NodeProcess(command)
+    camera = start_node('camera_node', *emulator_arguments(
+        coded_folder, phase_source='image_check', phase_offset=2))
     try:
         assert spin_until(executor, lambda: len(frames.frames) >= 40, timeout=30), camera.output
         assert spin_until(executor, lambda: bool(frames.diagnostics), timeout=5)
-        assert camera.interrupt() == 0
+        assert camera.stop() == 0
     finally:
         camera.stop()
     assert 'image check: phase offset 2 contradicts the images, corrected to 0' in camera.output
@@ -180,22 +179,22 @@ def test_image_check_corrects_a_wrong_phase_offset_within_a_cycle(
     ],
 )
 def test_bad_camera_parameters_fail_with_one_line(override: str, expected: str) -> None:
-    camera = NodeProcess([str(VENV_BIN / 'camera_node'), '--ros-args', '-p', override])
+    camera = start_node('camera_node', '--ros-args', '-p', override)
     code = camera.wait(timeout=30)
     lines = [line for line in camera.lines if line.strip()]
     assert code == 2 and len(lines) == 1 and expected in lines[0], camera.output
 
 
 def test_missing_camera_is_retried_with_a_clear_message() -> None:
-    camera = NodeProcess([str(VENV_BIN / 'camera_node'), '--ros-args',
-                          '-p', "serial_number:='12345678'", '-p', 'emulated_cameras:=1',
-                          '-p', 'retry_delay_s:=0.1'])
+    camera = start_node('camera_node', '--ros-args',
+                        '-p', "serial_number:='12345678'", '-p', 'emulated_cameras:=1',
+                        '-p', 'retry_delay_s:=0.1')
     try:
-        assert camera.wait_for('retrying in', timeout=20), camera.output
+        assert camera.wait_for_line('retrying in', timeout=20), camera.output
         assert 'no camera matching serial 12345678 (found: Emulation serial 0815-0000)' in (
             camera.output
         )
-        assert camera.interrupt() == 0
+        assert camera.stop() == 0
     finally:
         camera.stop()
     assert 'Traceback' not in camera.output
@@ -205,11 +204,11 @@ def test_mono12_is_published_as_mono16(
     coded_folder: Path, collector: tuple[FrameCollector, SingleThreadedExecutor]
 ) -> None:
     frames, executor = collector
-    camera = NodeProcess([str(VENV_BIN / 'camera_node'),
-                          *emulator_arguments(coded_folder, pixel_format='Mono12')])
+    camera = start_node('camera_node',
+                        *emulator_arguments(coded_folder, pixel_format='Mono12'))
     try:
         assert spin_until(executor, lambda: len(frames.frames) >= 4, timeout=30), camera.output
-        assert camera.interrupt() == 0
+        assert camera.stop() == 0
     finally:
         camera.stop()
     image = frames.frames[0].image

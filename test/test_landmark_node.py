@@ -8,7 +8,7 @@ from pathlib import Path
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from face_frames import DRIVER_SCALE, write_face_cycle
-from node_process import VENV_BIN, NodeProcess, spin_until
+from node_process import spin_until, start_node
 import numpy as np
 import pytest
 from rclpy.context import Context
@@ -23,7 +23,7 @@ from antispoof_ros.flash import DEFAULT_PATTERN, Phase
 from antispoof_ros.landmarks.backend import FaceBox
 from antispoof_ros.msg import EyeCorners, FlashFrame
 from antispoof_ros.nodes.image_conversion import array_to_image
-from antispoof_ros.nodes.landmark_node import LandmarkNode, region_of_interest, to_mono8
+from antispoof_ros.nodes.landmark_node import LandmarkNode, region_of_interest
 from antispoof_ros.nodes.parameters import ConfigError
 from antispoof_ros.nodes.topics import EYE_CORNERS, flash_frame_topic
 from antispoof_ros.offline.landmark_training.samples import (
@@ -175,13 +175,6 @@ def test_face_box_is_clipped_to_whole_pixels_inside_the_image() -> None:
     assert (box.x_offset, box.y_offset, box.width, box.height) == (0, 5, 101, 1195)
 
 
-def test_mono16_is_scaled_by_its_bit_depth_and_saturates() -> None:
-    mono10 = np.array([[0, 2, 1020, 1023, 4095]], np.uint16)
-    assert to_mono8(mono10, mono16_bits=10).tolist() == [[0, 0, 255, 255, 255]]
-    assert to_mono8(mono10 << 6, mono16_bits=16).tolist() == [[0, 0, 255, 255, 255]]
-    assert to_mono8(mono10, mono16_bits=12).tolist() == [[0, 0, 64, 64, 255]]
-
-
 def _bad_images() -> dict[str, Image]:
     yuv = array_to_image(np.zeros((4, 8), np.uint8), 'mono8')
     yuv.encoding = 'yuv422'
@@ -253,8 +246,8 @@ def test_bad_parameters_are_config_errors(
 
 
 def test_bad_parameter_stops_the_executable_with_one_line() -> None:
-    node = NodeProcess([str(VENV_BIN / 'landmark_node'), '--ros-args',
-                        '-p', 'redetect_every:=0'])
+    node = start_node('landmark_node', '--ros-args',
+                      '-p', 'redetect_every:=0')
     code = node.wait(timeout=30)
     lines = [line for line in node.lines if line.strip()]
     assert code == 2 and len(lines) == 1, node.output
@@ -282,15 +275,15 @@ def test_camera_and_landmark_executables_end_to_end(
         """Answers to the front frames the watcher saw too (both subscribed by then)."""
         return [answer for answer in answers if answer.frame_counter in front_frames]
 
-    landmarks = NodeProcess([str(VENV_BIN / 'landmark_node')])
-    camera = NodeProcess([str(VENV_BIN / 'camera_node'), '--ros-args',
-                          '-p', 'emulated_cameras:=1',
-                          '-p', f'emulator_image_dir:={tmp_path / "frames"}'])
+    landmarks = start_node('landmark_node')
+    camera = start_node('camera_node', '--ros-args',
+                        '-p', 'emulated_cameras:=1',
+                        '-p', f'emulator_image_dir:={tmp_path / "frames"}')
     try:
-        assert landmarks.wait_for(r'\[landmark_node\]: parameters:'), landmarks.output
+        assert landmarks.wait_for_line(r'\[landmark_node\]: parameters:'), landmarks.output
         assert spin_until(executor, lambda: len(seen()) >= 10, timeout=40), (
             camera.output + landmarks.output)
-        assert camera.interrupt() == 0 and landmarks.interrupt() == 0
+        assert camera.stop() == 0 and landmarks.stop() == 0
     finally:
         camera.stop()
         landmarks.stop()

@@ -13,7 +13,7 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point32
-from node_process import VENV_BIN, NodeProcess, spin_until
+from node_process import spin_until, start_node
 import numpy as np
 from onnx_models import constant_face_model
 import pytest
@@ -251,8 +251,8 @@ def test_unusable_model_file_is_a_clear_error_at_start(tmp_path: Path, content: 
     model = tmp_path / 'model.onnx'
     if content is not None:
         model.write_bytes(content)
-    node = NodeProcess([str(VENV_BIN / 'liveness_node'), '--ros-args',
-                        '-p', f'model_path:={model}'])
+    node = start_node('liveness_node', '--ros-args',
+                      '-p', f'model_path:={model}')
     code = node.wait(timeout=30)
     lines = [line for line in node.lines if line.strip()]
     assert code == 2 and len(lines) == 1, node.output
@@ -262,7 +262,7 @@ def test_unusable_model_file_is_a_clear_error_at_start(tmp_path: Path, content: 
 
 def test_model_for_another_pair_is_refused(tmp_path: Path) -> None:
     model = constant_face_model(tmp_path / 'p2.onnx', 0.0)
-    node = NodeProcess([str(VENV_BIN / 'liveness_node'), '--ros-args',
-                        '-p', f'model_path:={model}', '-p', 'pair:=P3'])
+    node = start_node('liveness_node', '--ros-args',
+                      '-p', f'model_path:={model}', '-p', 'pair:=P3')
     assert node.wait(timeout=30) == 2
     assert "model was trained for pair 'P2', node uses 'P3'" in node.output

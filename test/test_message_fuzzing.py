@@ -1,4 +1,4 @@
-"""Property-based fuzzing of every message type the nodes subscribe to (issue #8).
+"""Property-based fuzzing of every message type the nodes subscribe to.
 
 landmark_node subscribes FlashFrame; liveness_node FlashFrame (A and B) and EyeCorners. The
 node objects run in a real rclpy context and their callbacks get hypothesis-generated
@@ -20,7 +20,7 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
-from node_process import VENV_BIN, NodeProcess, spin_until
+from node_process import spin_until, start_node
 import numpy as np
 import pytest
 import rclpy
@@ -42,9 +42,9 @@ from antispoof_ros.tools.fault_injection import (
     FRAME_DEFECTS,
     Scene,
     deleted_shared_memory,
-    frame_header,
     make_scene,
     malformed,
+    slot_header,
 )
 
 pytestmark = pytest.mark.ros
@@ -154,7 +154,7 @@ class Listener:
     def report(self) -> dict[str, str]:
         """The node's diagnostics values, published now."""
         reports = len(self.diagnostics)
-        self.node.publish_diagnostics()
+        self.node.diagnostics.publish()
         assert spin_until(self.executor, lambda: len(self.diagnostics) > reports, timeout=5)
         return self.diagnostics[-1]
 
@@ -199,7 +199,7 @@ def test_landmark_node_answers_every_frame_and_still_finds_the_face(
     landmarks: Listener, scene: Scene, frame: FlashFrame | str
 ) -> None:
     if isinstance(frame, str):  # a named defect of a real front frame
-        frame = malformed(scene.flash_frame(1, frame_header(1)), frame)
+        frame = malformed(scene.flash_frame(1, slot_header(1)), frame)
     node = landmarks.node
     frames_before, bad_before = node.statistics.frames_total, node.statistics.bad_input_total
     answers_before = len(landmarks.messages)
@@ -211,7 +211,7 @@ def test_landmark_node_answers_every_frame_and_still_finds_the_face(
     assert (answer.status == EyeCorners.STATUS_BAD_INPUT) == (not readable_mono(frame.image))
     assert node.statistics.bad_input_total == bad_before + (
         answer.status == EyeCorners.STATUS_BAD_INPUT)
-    good = scene.flash_frame(5, frame_header(5))
+    good = scene.flash_frame(5, slot_header(5))
     node.on_frame(good)
     assert landmarks.next_message(answers_before + 1).status == EyeCorners.STATUS_OK
 
@@ -243,9 +243,9 @@ _probes = itertools.count(PROBE_START // 4)
 
 def valid_set(scene: Scene, counter_a: int) -> list[FlashFrame | EyeCorners]:
     """Front frame ``counter_a``, the right frame after it, and the front frame's corners."""
-    header_a = frame_header(counter_a)
+    header_a = slot_header(counter_a)
     return [scene.flash_frame(counter_a, header_a),
-            scene.flash_frame(counter_a + 1, frame_header(counter_a + 1)),
+            scene.flash_frame(counter_a + 1, slot_header(counter_a + 1)),
             scene.eye_corners(counter_a, header_a)]
 
 
@@ -363,10 +363,10 @@ def test_real_nodes_survive_a_burst_of_malformed_messages(
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(peer)
     period = ['-r', f'__ns:=/{BURST_NAMESPACE}', '-p', 'diagnostics_period_s:=0.2']
-    liveness = NodeProcess([str(VENV_BIN / 'liveness_node'), '--ros-args', *period])
-    landmarks = NodeProcess([str(VENV_BIN / 'landmark_node'), '--ros-args', *period,
-                             '-p', 'min_face_px:=160',
-                             '-r', f'{EYE_CORNERS}:=fuzz/landmark_corners'])
+    liveness = start_node('liveness_node', '--ros-args', *period)
+    landmarks = start_node('landmark_node', '--ros-args', *period,
+                           '-p', 'min_face_px:=160',
+                           '-r', f'{EYE_CORNERS}:=fuzz/landmark_corners')
     processes = (liveness, landmarks)
     topics = list(publishers)
     try:
@@ -403,9 +403,9 @@ def test_real_nodes_survive_a_burst_of_malformed_messages(
                           and counted('liveness_node', ('pairs_bad_image', 'pairs_wrong_phase',
                                                         'pairs_bad_input')), timeout=5), (
             diagnostics)
-        assert all(process.process.poll() is None for process in processes)
+        assert all(process.running for process in processes)
         for process in processes:
-            assert process.interrupt() == 0
+            assert process.stop() == 0
     finally:
         for process in processes:
             process.stop()

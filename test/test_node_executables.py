@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node_process import REPO, VENV_BIN, NodeProcess, internet_sockets
+from node_process import REPO, internet_sockets, start_node
 from onnx_models import constant_face_model
 import pytest
 import yaml
@@ -37,14 +37,12 @@ def params_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_starts_reports_parameters_opens_no_socket_and_exits_on_sigint(
     executable: str, params_file: Path
 ) -> None:
-    node = NodeProcess(
-        [str(VENV_BIN / executable), '--ros-args', '--params-file', str(params_file)]
-    )
+    node = start_node(executable, '--ros-args', '--params-file', str(params_file))
     try:
         for node_name in EXECUTABLES[executable]:
-            assert node.wait_for(rf'\[{node_name}\]: parameters:'), node.output
+            assert node.wait_for_line(rf'\[{node_name}\]: parameters:'), node.output
         assert internet_sockets(node.pid) == []
-        assert node.interrupt() == 0, node.output
+        assert node.stop() == 0, node.output
     finally:
         node.stop()
     assert 'Traceback' not in node.output
@@ -71,7 +69,7 @@ def _write_params(tmp_path: Path, body: str) -> Path:
 )
 def test_bad_params_file_gives_one_line_error(tmp_path: Path, body: str, expected: str) -> None:
     params = _write_params(tmp_path, body)
-    node = NodeProcess([str(VENV_BIN / 'camera_node'), '--ros-args', '--params-file', str(params)])
+    node = start_node('camera_node', '--ros-args', '--params-file', str(params))
     try:
         code = node.wait(timeout=30)
     finally:
@@ -84,9 +82,8 @@ def test_bad_params_file_gives_one_line_error(tmp_path: Path, body: str, expecte
 
 
 def test_missing_params_file_gives_one_line_error(tmp_path: Path) -> None:
-    node = NodeProcess(
-        [str(VENV_BIN / 'liveness_node'), '--ros-args', '--params-file', str(tmp_path / 'no.yaml')]
-    )
+    node = start_node('liveness_node', '--ros-args', '--params-file',
+                      str(tmp_path / 'no.yaml'))
     code = node.wait(timeout=30)
     assert code == 2
     missing = tmp_path / 'no.yaml'

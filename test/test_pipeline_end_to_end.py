@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from face_frames import write_face_cycle
-from node_process import VENV_BIN, NodeProcess, spin_until
+from node_process import spin_until, start_node
 from onnx_models import constant_face_model
 import pytest
 from rclpy.context import Context
@@ -46,19 +46,22 @@ def test_liveness_results_match_the_frames_the_camera_published(
         return [r for r in results if (Phase.RIGHT, r.frame_counter_b) in published
                 and (Phase.FRONT, r.frame_counter_a) in published]
 
-    liveness = NodeProcess([str(VENV_BIN / 'liveness_node'), '--ros-args',
-                            '-p', f'model_path:={model}'])
-    landmarks = NodeProcess([str(VENV_BIN / 'landmark_node')])
-    camera = NodeProcess([str(VENV_BIN / 'camera_node'), '--ros-args',
-                          '-p', 'emulated_cameras:=1',
-                          '-p', f'emulator_image_dir:={tmp_path / "frames"}'])
+    # a pair every 0.5 s or slower (a loaded machine) would empty the fusion window under the
+    # default timeout_s: this test is about pairing and headers, not about the rate
+    liveness = start_node('liveness_node', '--ros-args',
+                          '-p', f'model_path:={model}', '-p', 'timeout_s:=10.0')
+    landmarks = start_node('landmark_node')
+    camera = start_node('camera_node', '--ros-args',
+                        '-p', 'emulated_cameras:=1',
+                        '-p', f'emulator_image_dir:={tmp_path / "frames"}')
     processes = (camera, landmarks, liveness)
     try:
-        assert liveness.wait_for(r'\[liveness_node\]: synchronizing'), liveness.output
-        assert spin_until(executor, lambda: len(matched()) >= 10, timeout=60), (
+        assert liveness.wait_for_line(r'\[liveness_node\]: synchronizing'), liveness.output
+        assert spin_until(executor, lambda: len(matched()) >= 10 and any(
+            r.decision == LivenessResult.DECISION_LIVE for r in matched()), timeout=60), (
             camera.output + landmarks.output + liveness.output)
         for process in processes:
-            assert process.interrupt() == 0
+            assert process.stop() == 0
     finally:
         for process in processes:
             process.stop()

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-import sys
 
-from node_process import NodeProcess, spin_until
+from node_process import spin_until, start_module
 import numpy as np
 import pytest
 from rclpy.context import Context
@@ -64,9 +63,9 @@ def test_replayed_bag_delivers_every_frame_with_its_phase(
     node.create_subscription(EyeCorners, '/ground_truth/eye_corners', truth.append, deep)
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(node)
-    replay = NodeProcess([sys.executable, '-m', 'antispoof_ros.offline.bagtools.replay',
+    replay = start_module('antispoof_ros.offline.bagtools.replay',
                           str(generated_bag), '--as-fast-as-possible',
-                          '--wait-for-subscribers', '1'])
+                          '--wait-for-subscribers', '1')
     try:
         assert spin_until(executor, lambda: len(frames) >= 8 and len(truth) >= 2,
                           timeout=30), replay.output

@@ -8,41 +8,11 @@ topic and in the bag's metadata.
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import sys
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
 
 
 class BagToolError(Exception):
     """Unusable input or output of a bag tool; the text is a complete one-line reason."""
-
-
-class OneLineArgumentParser(argparse.ArgumentParser):
-    """Argument errors as a single line (no usage dump), exit status 2."""
-
-    def error(self, message: str) -> None:  # noqa: D102
-        self.exit(EXIT_BAD_INPUT, f'{self.prog}: error: {message}\n')
-
-
-def positive_number(text: str) -> float:
-    """Argparse type: a number above zero."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a positive number")
-    return value
-
-
-def fail(program: str, reason: object) -> int:
-    """Print one error line for ``program`` and return the bad-input exit status."""
-    print(f'{program}: error: {reason}', file=sys.stderr, flush=True)
-    return EXIT_BAD_INPUT
 
 
 def message_class(msgtype: str) -> type:

@@ -28,15 +28,7 @@ from rosbags.rosbag2.errors import WriterError
 
 from antispoof_ros.flash import DEFAULT_PATTERN, Phase
 from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
-from antispoof_ros.offline.bagtools import (
-    EXIT_FAILED,
-    EXIT_OK,
-    BagToolError,
-    OneLineArgumentParser,
-    fail,
-    message_class,
-    positive_number,
-)
+from antispoof_ros.offline.bagtools import BagToolError, message_class
 from antispoof_ros.offline.bagtools.labels import LIGHTINGS, POSES, PRINT_KINDS, SPECIES
 from antispoof_ros.offline.bagtools.typestore import project_typestore
 from antispoof_ros.offline.bagtools.writer import (
@@ -44,6 +36,13 @@ from antispoof_ros.offline.bagtools.writer import (
     FLASH_FRAME_MSGTYPE,
     LabelledBagWriter,
     absolute_topic,
+)
+from antispoof_ros.offline.cli import (
+    EXIT_FAILED,
+    EXIT_OK,
+    OneLineArgumentParser,
+    fail,
+    positive_number,
 )
 
 PROGRAM = 'antispoof_ros.offline.bagtools.record'
@@ -209,8 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             if not any(topic in bag.counts for topic in map(absolute_topic, topics)):
                 raise BagToolError(f'nothing received on {", ".join(topics)}; no bag written')
     except BagToolError as error:
-        print(f'{PROGRAM}: error: {error}', file=sys.stderr, flush=True)
-        return EXIT_FAILED
+        return fail(PROGRAM, error, EXIT_FAILED)
     finally:
         executor.shutdown()
         rclpy.try_shutdown()

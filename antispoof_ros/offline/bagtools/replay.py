@@ -31,16 +31,15 @@ from rosbags.rosbag2 import Reader
 from rosbags.rosbag2.errors import ReaderError
 from tqdm import tqdm
 
-from antispoof_ros.offline.bagtools import (
+from antispoof_ros.offline.bagtools import BagToolError, message_class
+from antispoof_ros.offline.bagtools.labels import GROUND_TRUTH_NAMESPACE
+from antispoof_ros.offline.cli import (
     EXIT_FAILED,
     EXIT_OK,
-    BagToolError,
     OneLineArgumentParser,
     fail,
-    message_class,
     positive_number,
 )
-from antispoof_ros.offline.bagtools.labels import GROUND_TRUTH_NAMESPACE
 
 PROGRAM = 'antispoof_ros.offline.bagtools.replay'
 # Fast DDS piggybacks a heartbeat (which makes readers acknowledge) on a sample only when
@@ -211,8 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     except BagToolError as error:
         return fail(PROGRAM, error)
     except ReplayError as error:
-        print(f'{PROGRAM}: error: {error}', file=sys.stderr, flush=True)
-        return EXIT_FAILED
+        return fail(PROGRAM, error, EXIT_FAILED)
     except KeyboardInterrupt:
         print(f'{PROGRAM}: interrupted before replaying', flush=True)
         return EXIT_OK

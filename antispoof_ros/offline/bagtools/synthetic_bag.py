@@ -21,8 +21,9 @@ import sys
 from tqdm import tqdm
 
 from antispoof_ros.flash import DEFAULT_PATTERN, Phase
-from antispoof_ros.offline.bagtools import EXIT_BAD_INPUT, BagToolError
+from antispoof_ros.offline.bagtools import BagToolError
 from antispoof_ros.offline.bagtools.writer import FlashBagWriter
+from antispoof_ros.offline.cli import fail
 from antispoof_ros.offline.synthetic.protocol import (
     ProtocolConfig,
     build_protocol,
@@ -110,8 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         frames = write_synthetic_bag(args.out, picked, args.cycles, args.seed, args.progress,
                                      args.continuous)
     except (BagToolError, OSError, ValueError) as error:
-        print(f'antispoof_ros.offline.bagtools.synthetic_bag: error: {error}', file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return fail('antispoof_ros.offline.bagtools.synthetic_bag', error)
     print(f'wrote {frames} frames of {len(picked)} scenarios to {args.out}')
     return 0
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from antispoof_ros.flash import DEFAULT_PATTERN, RIGHT_FLASH_IMAGE_SIDE, Phase
+from antispoof_ros.offline.synthetic.emulator_folder import write_emulator_frames
 
 CODE_SIZE = 32  # px, top-left square holding the phase code
 _CODE_STEP = 50  # grey level per phase code: dark 50, front 100, right 150, left 200
@@ -46,13 +46,8 @@ def write_phase_coded_folder(
     width: int = 1920,
     height: int = 1200,
 ) -> list[Path]:
-    """Write ``cycles`` flash cycles as BMP files named so alphabetical order = firing order."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for index in range(cycles * len(pattern)):
-        phase = pattern[index % len(pattern)]
-        path = folder / f'{index:06d}_{phase.label}.bmp'
-        if not cv2.imwrite(str(path), phase_coded_frame(phase, width, height, seed=index)):
-            raise OSError(f'cannot write {path}')
-        paths.append(path)
-    return paths
+    """Write ``cycles`` flash cycles for pylon's emulated camera; the files in firing order."""
+    phases = [pattern[index % len(pattern)] for index in range(cycles * len(pattern))]
+    frames = ((phase, phase_coded_frame(phase, width, height, seed=index))
+              for index, phase in enumerate(phases))
+    return [folder / name for name in write_emulator_frames(folder, frames)]

@@ -31,6 +31,8 @@ import numpy as np
 from tqdm import tqdm
 
 from antispoof_ros.flash import DEFAULT_PATTERN
+from antispoof_ros.offline.cli import OneLineArgumentParser, fail
+from antispoof_ros.offline.synthetic.emulator_folder import write_emulator_frames
 from antispoof_ros.offline.synthetic.render import render_cycle
 from antispoof_ros.offline.synthetic.scene import (
     CROP_MODE,
@@ -45,6 +47,7 @@ from antispoof_ros.offline.synthetic.scene import (
     Split,
 )
 
+PROGRAM = 'antispoof_ros.offline.synthetic.protocol'
 MANIFEST_NAME = 'manifest.json'
 MANIFEST_VERSION = 1
 CORNER_ORDER = ['right_outer', 'right_inner', 'left_outer', 'left_inner']
@@ -264,15 +267,12 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def write_pylon_folder(cycles: list[RenderedCycle], folder: Path) -> None:
-    """Full-resolution PNGs named so that alphabetical order is capture order, plus truth."""
-    folder.mkdir(parents=True, exist_ok=True)
-    truth = []
+    """Full-resolution PNGs for pylon's emulated camera, in capture order, plus truth."""
     pairs = [pair for cycle in cycles for pair in zip(cycle.frames, cycle.truth, strict=True)]
-    for number, (frame, frame_truth) in enumerate(pairs):
-        name = f'{number:06d}_{frame_truth.phase.label}.png'
-        if not cv2.imwrite(str(folder / name), frame):
-            raise OSError(f'could not write {folder / name}')
-        truth.append({'file': name, **frame_truth.as_dict()})
+    names = write_emulator_frames(folder, ((truth.phase, frame) for frame, truth in pairs),
+                                  suffix='.png')
+    truth = [{'file': name, **frame_truth.as_dict()}
+             for name, (_, frame_truth) in zip(names, pairs, strict=True)]
     scenario = cycles[0].scenario.as_dict() if cycles else {}
     (folder / 'truth.json').write_text(json.dumps({'scenario': scenario, 'frames': truth},
                                                   indent=1))
@@ -385,13 +385,6 @@ def _manifest(protocol: Protocol, mode: RenderMode, shards: list[dict], pylon: l
     }
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Argument errors as a single line (no usage dump), exit status 2."""
-
-    def error(self, message: str) -> None:  # noqa: D102
-        self.exit(2, f'{self.prog}: error: {message}\n')
-
-
 def _count(text: str) -> int:
     try:
         value = int(text)
@@ -412,8 +405,8 @@ def _species_list(text: str) -> tuple[Species, ...]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (see module docstring)."""
     defaults = ProtocolConfig()
-    parser = _OneLineParser(prog='antispoof_ros.offline.synthetic.protocol', description=__doc__,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineArgumentParser(prog=PROGRAM, description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', type=Path, required=True, help='output directory')
     parser.add_argument('--seed', type=int, default=0)
     for name in ('subjects', 'masks', 'mask_wearers', 'cycles_live', 'cycles_mask',
@@ -451,8 +444,7 @@ def main(argv: list[str] | None = None) -> int:
                                  pylon_cycles=args.pylon_cycles, workers=max(args.workers, 1),
                                  progress=not args.no_progress)
     except (ValueError, OSError) as error:
-        print(f'antispoof_ros.offline.synthetic.protocol: error: {error}', file=sys.stderr)
-        return 2
+        return fail(PROGRAM, error)
     print(f'wrote {manifest["n_cycles"]} cycles in {len(manifest["shards"])} shards and '
           f'{len(manifest["pylon_folders"])} pylon folders to {args.out}')
     return 0

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from antispoof_ros.liveness.alignment import normalize_samplewise, region_by_name
 from antispoof_ros.liveness.model_metadata import ModelMetadata
 from antispoof_ros.offline.atomic_file import write_atomically
+from antispoof_ros.offline.cli import OneLineArgumentParser
 from antispoof_ros.offline.evaluation.metrics import (
     DEFAULT_THRESHOLD_TARGET,
     THRESHOLD_TARGETS,
@@ -96,13 +97,6 @@ class RunConfig:
         return AugmentationSettings(self.rotation_degrees, self.shift_fraction, self.zoom_range)
 
 
-class _OneLineErrorParser(argparse.ArgumentParser):
-    """Argparse that reports a usage error in one line (no usage block)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f'{self.prog}: error: {message}\n')
-
-
 def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -140,7 +134,7 @@ def _threshold_target(text: str) -> str | float:
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line interface."""
-    parser = _OneLineErrorParser(
+    parser = OneLineArgumentParser(
         prog='python -m antispoof_ros.offline.training.train',
         description='Train the MobileNetV2 liveness classifier and export it to ONNX.',
     )

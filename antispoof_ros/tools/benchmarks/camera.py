@@ -11,25 +11,27 @@ camera node's CPU use (emulator included: it runs inside the node's process).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 
 from antispoof_ros.flash import DEFAULT_PATTERN
+from antispoof_ros.offline.cli import EXIT_FAILED, OneLineArgumentParser, fail
 from antispoof_ros.offline.synthetic.phase_coded_images import (
     decode_phase,
     write_phase_coded_folder,
 )
-from antispoof_ros.tools.harness.local_dds import (
-    apply_local_dds_environment,
-    fast_dds_files,
-    remove_fast_dds_files,
+from antispoof_ros.tools.harness.local_dds import apply_local_dds_environment
+from antispoof_ros.tools.harness.processes import (
+    NodeProcess,
+    NodeProcessError,
+    NodeProcesses,
+    log_folder,
 )
-from antispoof_ros.tools.harness.process_stats import process_cpu_seconds
+
+PROGRAM = 'antispoof_ros.tools.benchmarks.camera'
+STARTUP_TIMEOUT_S = 60.0
 
 
 def bare_emulator_cpu(folder: Path, seconds: float) -> tuple[float, float]:
@@ -48,25 +50,50 @@ start, cpu = time.monotonic(), time.process_time()
 while time.monotonic() - start < {seconds}:
     camera.grab(1000, stats)
 wall = time.monotonic() - start
-print(stats.grabbed / wall, 100 * (time.process_time() - cpu) / wall)
+print('grab loop:', stats.grabbed / wall, 100 * (time.process_time() - cpu) / wall)
 camera.close()
 """
-    output = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                            check=True).stdout.split()
-    return float(output[0]), float(output[1])
+    grab_loop = NodeProcess('bare_emulator_grab_loop', [sys.executable, '-c', code])
+    if grab_loop.wait(timeout=seconds + STARTUP_TIMEOUT_S) != 0:
+        raise NodeProcessError(grab_loop.problem())
+    figures = next(line for line in grab_loop.lines if line.startswith('grab loop:'))
+    rate, cpu_percent = figures.split()[2:]
+    return float(rate), float(cpu_percent)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = OneLineArgumentParser(prog=PROGRAM, description=__doc__.split('\n')[0])
     parser.add_argument('--seconds', type=float, default=30.0, help='measurement window')
     parser.add_argument('--warmup', type=float, default=3.0, help='ignored start-up time')
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.warmup < 0:
         parser.error('--seconds must be positive and --warmup not negative')
     apply_local_dds_environment()
-    shared_memory_before = fast_dds_files()
+    try:
+        received, wall, cpu, bare_rate, bare_cpu = _measure(args.seconds, args.warmup)
+    except NodeProcessError as error:
+        return fail(PROGRAM, error, EXIT_FAILED)
+    if not received:
+        return fail(PROGRAM, 'no frame received', EXIT_FAILED)
+    counters = sorted(counter for counter, _, _ in received)
+    span = counters[-1] - counters[0] + 1
+    print(f'window: {wall:.1f} s, 1920x1200 Mono8, pylon emulator, subscriber in another process')
+    print(f'camera delivered (counter span / s): {span / wall:7.2f} frames/s')
+    print(f'received by subscriber:              {len(received) / wall:7.2f} frames/s')
+    print(f'frames lost camera -> subscriber:    {span - len(set(counters))}')
+    print(f'mislabelled phases:                  {sum(not ok for _, _, ok in received)}')
+    node_cpu = 100 * cpu / wall
+    print(f'camera_node CPU (incl. emulator):    {node_cpu:7.1f} % of one core')
+    print(f'bare pylon emulator grab loop:       {bare_cpu:7.1f} % of one core '
+          f'at {bare_rate:.1f} frames/s')
+    print(f'camera_node own work (difference):   {node_cpu - bare_cpu:7.1f} % of one core')
+    return 0
 
+
+def _measure(seconds: float, warmup_s: float) -> tuple[list[tuple[int, int, bool]], float,
+                                                       float, float, float]:
+    """Frames received (counter, phase, label right), window s, camera CPU s, bare figures."""
     import rclpy  # after the DDS environment is set
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -75,13 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     from antispoof_ros.nodes.image_conversion import image_to_array
     from antispoof_ros.nodes.topics import flash_frame_topic
 
-    with tempfile.TemporaryDirectory(prefix='camera_benchmark_') as tmp:
-        folder = Path(tmp)
-        write_phase_coded_folder(folder, DEFAULT_PATTERN, cycles=2)
-        bare_rate, bare_cpu = bare_emulator_cpu(folder, min(args.seconds, 10.0))
-        command = [sys.executable, '-m', 'antispoof_ros.nodes.camera_node', '--ros-args',
-                   '-p', 'emulated_cameras:=1', '-p', f'emulator_image_dir:={folder}']
-        camera = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with (tempfile.TemporaryDirectory(prefix='camera_benchmark_') as images_folder,
+          log_folder('camera_benchmark_logs_') as logs, NodeProcesses(logs) as processes):
+        images = Path(images_folder)
+        write_phase_coded_folder(images, DEFAULT_PATTERN, cycles=2)
+        bare_rate, bare_cpu = bare_emulator_cpu(images, min(seconds, 10.0))
+        camera = processes.start('camera_node', [
+            sys.executable, '-m', 'antispoof_ros.nodes.camera_node', '--ros-args',
+            '-p', 'emulated_cameras:=1', '-p', f'emulator_image_dir:={images}'])
         rclpy.init()
         node = rclpy.create_node('camera_benchmark')
         received: list[tuple[int, int, bool]] = []
@@ -97,40 +125,25 @@ def main(argv: list[str] | None = None) -> int:
             node.create_subscription(FlashFrame, flash_frame_topic(phase), on_frame, qos)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
+
+        def spin_for(duration_s: float) -> None:
+            end = time.monotonic() + duration_s
+            while time.monotonic() < end:
+                processes.check()
+                executor.spin_once(timeout_sec=0.05)
+
         try:
-            end_warmup = time.monotonic() + args.warmup
-            while time.monotonic() < end_warmup:
-                executor.spin_once(timeout_sec=0.05)
+            spin_for(warmup_s)
             measuring = True
-            cpu_start, wall_start = process_cpu_seconds(camera.pid), time.monotonic()
-            while time.monotonic() < wall_start + args.seconds:
-                executor.spin_once(timeout_sec=0.05)
-            cpu = process_cpu_seconds(camera.pid) - cpu_start
+            cpu_start, wall_start = camera.cpu_seconds(), time.monotonic()
+            spin_for(seconds)
+            cpu = camera.cpu_seconds() - cpu_start
             wall = time.monotonic() - wall_start
         finally:
-            camera.send_signal(signal.SIGINT)
-            camera.wait(timeout=30)
             executor.shutdown()
             node.destroy_node()
             rclpy.try_shutdown()
-            remove_fast_dds_files(shared_memory_before)
-
-    if not received:
-        print('error: no frame received', file=sys.stderr)
-        return 1
-    counters = sorted(counter for counter, _, _ in received)
-    span = counters[-1] - counters[0] + 1
-    print(f'window: {wall:.1f} s, 1920x1200 Mono8, pylon emulator, subscriber in another process')
-    print(f'camera delivered (counter span / s): {span / wall:7.2f} frames/s')
-    print(f'received by subscriber:              {len(received) / wall:7.2f} frames/s')
-    print(f'frames lost camera -> subscriber:    {span - len(set(counters))}')
-    print(f'mislabelled phases:                  {sum(not ok for _, _, ok in received)}')
-    node_cpu = 100 * cpu / wall
-    print(f'camera_node CPU (incl. emulator):    {node_cpu:7.1f} % of one core')
-    print(f'bare pylon emulator grab loop:       {bare_cpu:7.1f} % of one core '
-          f'at {bare_rate:.1f} frames/s')
-    print(f'camera_node own work (difference):   {node_cpu - bare_cpu:7.1f} % of one core')
-    return 0
+    return received, wall, cpu, bare_rate, bare_cpu
 
 
 if __name__ == '__main__':

@@ -1,23 +1,21 @@
 """Latency and sustained rate of the landmark node itself, fed 1920x1200 front frames at 30 Hz.
 
 ``landmarks.benchmark`` times the tracker alone on frames fed back to back. This runs the
-``landmark_node`` executable as its own process pinned to one core (``os.sched_setaffinity``
-before it starts, inherited by all its threads, DDS included), publishes ``FlashFrame`` s to
-it over the shared-memory-only DDS profile at the front-frame rate (the publisher kept off
-that core where the machine has another), and times every frame from publish to the
-``EyeCorners`` answer: image conversion, tracking, message building and both DDS hops.
+``landmark_node`` executable as its own process pinned to one core (``taskset`` before it
+starts, inherited by all its threads, DDS included), plays it the front slots of the camera's
+cycle (``harness.frame_player``) over the shared-memory-only DDS profile at the front-frame
+rate (the player kept off that core where the machine has another), and times every frame
+from publish to the ``EyeCorners`` answer: image conversion, tracking, message building and
+both DDS hops.
 """
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 import json
 import os
 from pathlib import Path
-import subprocess
 import sys
-import tempfile
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -25,24 +23,27 @@ import numpy as np
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import qos_profile_system_default
-from std_msgs.msg import Header
+from sensor_msgs.msg import Image
 from tqdm import tqdm
 
 from antispoof_ros.flash import DEFAULT_PATTERN, Phase
 from antispoof_ros.landmarks.tracker import TrackerConfig
-from antispoof_ros.msg import EyeCorners, FlashFrame
+from antispoof_ros.msg import EyeCorners
 from antispoof_ros.nodes.image_conversion import array_to_image
 from antispoof_ros.nodes.topics import EYE_CORNERS, flash_frame_topic
+from antispoof_ros.offline.cli import OneLineArgumentParser, fail
 from antispoof_ros.offline.landmark_training.samples import DEFAULT_ANNOTATIONS
 from antispoof_ros.tools.benchmarks.landmarks import moving_face_frames, percentiles
-from antispoof_ros.tools.harness.local_dds import (
-    apply_local_dds_environment,
-    fast_dds_files,
-    remove_fast_dds_files,
+from antispoof_ros.tools.harness.frame_player import FramePlayer
+from antispoof_ros.tools.harness.local_dds import apply_local_dds_environment
+from antispoof_ros.tools.harness.processes import (
+    NodeProcess,
+    NodeProcessError,
+    NodeProcesses,
+    log_folder,
 )
-from antispoof_ros.tools.harness.process_stats import process_cpu_seconds
 
+PROGRAM = 'antispoof_ros.tools.benchmarks.landmark_node'
 FRONT_RATE_HZ = 30.0  # 120 Hz camera, one front frame per 4-frame cycle
 STARTUP_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 2.0
@@ -70,8 +71,7 @@ class Arguments:
 
 def parse_args(argv: list[str] | None) -> Arguments:
     """Command line of the benchmark; argparse exits with one line on bad values."""
-    parser = argparse.ArgumentParser(prog='python -m antispoof_ros.tools.benchmarks.landmark_node',
-                                     description=__doc__.split('\n')[0])
+    parser = OneLineArgumentParser(prog=PROGRAM, description=__doc__.split('\n')[0])
     parser.add_argument('--seconds', type=float, default=120.0, help='measured duration')
     parser.add_argument('--rate-hz', type=float, default=FRONT_RATE_HZ,
                         help='front frames per second sent to the node')
@@ -91,54 +91,40 @@ def parse_args(argv: list[str] | None) -> Arguments:
     return Arguments(**vars(args))
 
 
-def start_node(args: Arguments, log: Path) -> subprocess.Popen:
-    """landmark_node as a child process confined to ``args.core`` from its first instruction."""
-    command = [sys.executable, '-m', 'antispoof_ros.nodes.landmark_node', '--ros-args',
-               '-p', f'min_face_px:={args.min_face_px}',
-               '-p', f'redetect_every:={args.redetect_every}']
-    with log.open('w') as output:
-        # no thread exists yet in this process (rclpy starts later), so preexec_fn is safe
-        return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
-                                preexec_fn=lambda: os.sched_setaffinity(0, {args.core}))
+def node_command(args: Arguments) -> list[str]:
+    """landmark_node confined to ``args.core`` from its first instruction (taskset)."""
+    return ['taskset', '--cpu-list', str(args.core),
+            sys.executable, '-m', 'antispoof_ros.nodes.landmark_node', '--ros-args',
+            '-p', f'min_face_px:={args.min_face_px}',
+            '-p', f'redetect_every:={args.redetect_every}']
 
 
-class FramePump:
-    """Publishes front frames on a fixed schedule and times each one's EyeCorners answer."""
+class AnswerTimer:
+    """Times each front frame the player sent to its EyeCorners answer, by outcome."""
 
-    def __init__(self, node: Node, frames: list[FlashFrame]) -> None:
+    def __init__(self, node: Node, player: FramePlayer) -> None:
         self.node = node
-        self.frames = frames
-        self.publisher = node.create_publisher(FlashFrame, flash_frame_topic(Phase.FRONT),
-                                               qos_profile_system_default)
+        self.player = player
         node.create_subscription(EyeCorners, EYE_CORNERS, self.on_answer, 100)
         node.create_subscription(DiagnosticArray, '/diagnostics', self.on_diagnostics, 10)
         #: (p50, p99) of the node's own processing time, one pair per diagnostics period
         self.node_latency_ms: list[tuple[float, float]] = []
-        self.sent_ns: dict[int, int] = {}
         self.latencies_ms: dict[str, list[float]] = {'detected': [], 'tracked': [],
                                                      'no_face': [], 'bad_input': []}
-        self.sent = 0
-
-    def send(self) -> None:
-        """Publish the next frame with a fresh stamp and the counter a front frame would have."""
-        frame = self.frames[self.sent % len(self.frames)]
-        frame.frame_counter = self.sent * len(DEFAULT_PATTERN) + DEFAULT_PATTERN.index(
-            Phase.FRONT)
-        frame.header = Header(stamp=self.node.get_clock().now().to_msg(),
-                              frame_id=frame.header.frame_id)
-        frame.image.header = frame.header
-        self.sent_ns[frame.frame_counter] = time.perf_counter_ns()
-        self.publisher.publish(frame)
-        self.sent += 1
+        self._sent_ns: dict[int, int] = {}  # frame counter -> when it went out, unanswered
+        self._ledger_read = 0
 
     def on_answer(self, answer: EyeCorners) -> None:
         """Record the latency of one answer under its outcome."""
-        sent_ns = self.sent_ns.pop(answer.frame_counter, None)
+        for slot in self.player.ledger[self._ledger_read:]:
+            self._sent_ns[slot.counter] = slot.sent_ns
+        self._ledger_read = len(self.player.ledger)
+        sent_ns = self._sent_ns.pop(answer.frame_counter, None)
         if sent_ns is None:
             return  # not a frame of this run
         outcome = (METHOD_NAMES[answer.method] if answer.status == EyeCorners.STATUS_OK
                    else STATUS_NAMES[answer.status])
-        self.latencies_ms[outcome].append((time.perf_counter_ns() - sent_ns) / 1e6)
+        self.latencies_ms[outcome].append((time.monotonic_ns() - sent_ns) / 1e6)
 
     def on_diagnostics(self, message: DiagnosticArray) -> None:
         """Keep the node's in-node latency figures of each busy period."""
@@ -149,60 +135,59 @@ class FramePump:
                     (float(values['latency_p50_ms']), float(values['latency_p99_ms'])))
 
     @property
+    def sent(self) -> int:
+        """Frames sent so far."""
+        return len(self.player.ledger)
+
+    @property
     def answered(self) -> int:
         """Frames answered so far."""
         return sum(len(values) for values in self.latencies_ms.values())
 
 
-def wait_for_node(executor: SingleThreadedExecutor, pump: FramePump,
-                  child: subprocess.Popen, log: Path) -> None:
+def wait_for_node(executor: SingleThreadedExecutor, timer: AnswerTimer,
+                  process: NodeProcess) -> None:
     """Until the node is subscribed to the frames and its answers reach us."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while (pump.publisher.get_subscription_count() == 0
-           or pump.node.count_publishers(EYE_CORNERS) == 0):
-        if child.poll() is not None:
-            last = (log.read_text().strip().splitlines() or ['(no output)'])[-1]
-            raise BenchmarkError(f'landmark_node exited with code {child.returncode}: {last}')
-        if time.monotonic() > deadline:
-            raise BenchmarkError(f'landmark_node not ready after {STARTUP_TIMEOUT_S:.0f} s')
+    frames = timer.player.publishers[flash_frame_topic(Phase.FRONT)]
+
+    def ready() -> bool:
         executor.spin_once(timeout_sec=0.05)
+        return (frames.get_subscription_count() > 0
+                and timer.node.count_publishers(EYE_CORNERS) > 0)
+
+    process.wait_ready(ready, STARTUP_TIMEOUT_S)
 
 
-def pump_frames(executor: SingleThreadedExecutor, pump: FramePump, child: subprocess.Popen,
-                seconds: float, rate_hz: float) -> float:
+def pump_frames(executor: SingleThreadedExecutor, timer: AnswerTimer, process: NodeProcess,
+                seconds: float) -> float:
     """Send frames on schedule for ``seconds``, then collect late answers; the wall time."""
-    period_s = 1.0 / rate_hz
     start = time.perf_counter()
-    next_send = start
     with tqdm(total=round(seconds), desc='node benchmark', unit='s') as progress:
         while (elapsed := time.perf_counter() - start) < seconds:
-            if child.poll() is not None:
-                raise BenchmarkError(f'landmark_node died with code {child.returncode}')
-            if time.perf_counter() >= next_send:
-                pump.send()
-                next_send += period_s
-            executor.spin_once(timeout_sec=max(0.0, next_send - time.perf_counter()))
+            if problem := process.problem():
+                raise BenchmarkError(problem)
+            executor.spin_once(timeout_sec=timer.player.play_due())
             progress.update(int(elapsed) - progress.n)
     wall = time.perf_counter() - start
     drain_until = time.perf_counter() + DRAIN_TIMEOUT_S
-    while pump.answered < pump.sent and time.perf_counter() < drain_until:
+    while timer.answered < timer.sent and time.perf_counter() < drain_until:
         executor.spin_once(timeout_sec=0.05)
     return wall
 
 
-def report(pump: FramePump, wall_s: float, cpu_s: float, args: Arguments) -> dict:
+def report(timer: AnswerTimer, wall_s: float, cpu_s: float, args: Arguments) -> dict:
     """Figures of one run, and whether the node kept up with the rate."""
-    all_latencies = [ms for values in pump.latencies_ms.values() for ms in values]
+    all_latencies = [ms for values in timer.latencies_ms.values() for ms in values]
     overall = percentiles(all_latencies)
-    lost = pump.sent - pump.answered
-    in_node = np.array(pump.node_latency_ms or [(np.nan, np.nan)])
+    lost = timer.sent - timer.answered
+    in_node = np.array(timer.node_latency_ms or [(np.nan, np.nan)])
     return {
-        'sent': pump.sent,
-        'answered': pump.answered,
+        'sent': timer.sent,
+        'answered': timer.answered,
         'lost': lost,
-        'send_rate_hz': pump.sent / wall_s,
+        'send_rate_hz': timer.sent / wall_s,
         'node_cpu_fraction_of_one_core': cpu_s / wall_s,
-        'latency': {'all': overall} | {k: percentiles(v) for k, v in pump.latencies_ms.items()},
+        'latency': {'all': overall} | {k: percentiles(v) for k, v in timer.latencies_ms.items()},
         # from the node's /diagnostics: frame received -> answer published, per 1 s period
         'in_node_p50_ms_median': float(np.median(in_node[:, 0])),
         'in_node_p99_ms_max': float(np.max(in_node[:, 1])),
@@ -229,44 +214,35 @@ def print_report(figures: dict, args: Arguments) -> None:
 
 
 def run(args: Arguments) -> dict:
-    """Start the node, pump frames through it and return the figures."""
+    """Start the node, play frames to it and return the figures."""
     apply_local_dds_environment()  # inherited by the node process
-    shared_memory_before = fast_dds_files()
-    frames = [FlashFrame(header=Header(frame_id='nir_camera_optical_frame'),
-                         phase=FlashFrame.PHASE_FRONT, image=array_to_image(pixels, 'mono8'))
+    images = [array_to_image(pixels, 'mono8')
               for pixels in moving_face_frames(16, args.scale, args.annotations)]
-    with tempfile.TemporaryDirectory() as folder:
-        log = Path(folder) / 'landmark_node.log'
-        child = start_node(args, log)
-        try:
-            others = os.sched_getaffinity(0) - {args.core}
-            if others:
-                os.sched_setaffinity(0, others)
-            pump, wall, cpu = _measure(args, frames, child, log)
-        finally:
-            child.terminate()  # SIGTERM: the node exits cleanly (entrypoint)
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-            remove_fast_dds_files(shared_memory_before)
-    return report(pump, wall, cpu, args)
+    with log_folder('landmark_node_benchmark_') as folder, NodeProcesses(folder) as processes:
+        process = processes.start('landmark_node', node_command(args))
+        others = os.sched_getaffinity(0) - {args.core}
+        if others:
+            os.sched_setaffinity(0, others)
+        timer, wall, cpu = _measure(args, images, process)
+    return report(timer, wall, cpu, args)
 
 
-def _measure(args: Arguments, frames: list[FlashFrame], child: subprocess.Popen,
-             log: Path) -> tuple[FramePump, float, float]:
-    """The pumped run: the pump, its wall time and the node's CPU seconds meanwhile."""
+def _measure(args: Arguments, images: list[Image],
+             process: NodeProcess) -> tuple[AnswerTimer, float, float]:
+    """The played run: the answers, its wall time and the node's CPU seconds meanwhile."""
     rclpy.init()
     node = rclpy.create_node('landmark_node_benchmark')
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        pump = FramePump(node, frames)
-        wait_for_node(executor, pump, child, log)
-        cpu_before = process_cpu_seconds(child.pid)
-        wall = pump_frames(executor, pump, child, args.seconds, args.rate_hz)
-        return pump, wall, process_cpu_seconds(child.pid) - cpu_before
+        # the front slot of each cycle only: front frames at args.rate_hz
+        player = FramePlayer(node, {Phase.FRONT: images},
+                             rate_hz=args.rate_hz * len(DEFAULT_PATTERN))
+        timer = AnswerTimer(node, player)
+        wait_for_node(executor, timer, process)
+        cpu_before = process.cpu_seconds()
+        wall = pump_frames(executor, timer, process, args.seconds)
+        return timer, wall, process.cpu_seconds() - cpu_before
     finally:
         executor.shutdown()
         node.destroy_node()
@@ -278,9 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         figures = run(args)
-    except (BenchmarkError, OSError, ValueError) as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 2
+    except (BenchmarkError, NodeProcessError, OSError, ValueError) as error:
+        return fail(PROGRAM, error)
     print_report(figures, args)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + '\n')

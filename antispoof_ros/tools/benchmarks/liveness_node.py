@@ -4,42 +4,48 @@
 
 Runs liveness_node as its own process (face region, P2, 1 onnxruntime thread) with the
 shipped model, or an untrained MobileNetV2 alpha 0.1 exported here when none is given
-(inference cost does not depend on the weights). This process publishes 1920x1200 front
-and right FlashFrames with their EyeCorners at the camera's 30 Hz cycle rate, over
-shared-memory DDS. Reported: the node's own latency (arrival of B -> publish, measured in
-the node and carried in LivenessResult.latency_ms), the end-to-end latency (B published
-here -> result received here), pairs/s and dropped pairs.
+(inference cost does not depend on the weights). This process plays 1920x1200 front and
+right FlashFrames with their EyeCorners at the camera's 30 Hz cycle rate
+(``harness.frame_player``) over shared-memory DDS. Reported: the node's own latency (arrival
+of B -> publish, measured in the node and carried in LivenessResult.latency_ms), the
+end-to-end latency (B published here -> result received here), pairs/s and dropped pairs.
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 
-from geometry_msgs.msg import Point32
 import numpy as np
 import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from std_msgs.msg import Header
 
-from antispoof_ros.flash import Phase
-from antispoof_ros.msg import EyeCorners, FlashFrame, LivenessResult
+from antispoof_ros.eye_corners import EyeCornerPoints
+from antispoof_ros.flash import pair_config
+from antispoof_ros.msg import LivenessResult
 from antispoof_ros.nodes.image_conversion import array_to_image
 from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
+from antispoof_ros.offline.cli import EXIT_FAILED, OneLineArgumentParser, fail
 from antispoof_ros.offline.synthetic.phase_coded_images import phase_coded_frame
 from antispoof_ros.paths import SHIPPED_MODELS
-from antispoof_ros.tools.harness.local_dds import (
-    apply_local_dds_environment,
-    fast_dds_files,
-    remove_fast_dds_files,
+from antispoof_ros.tools.harness.frame_player import FramePlayer
+from antispoof_ros.tools.harness.local_dds import apply_local_dds_environment
+from antispoof_ros.tools.harness.processes import (
+    NodeProcess,
+    NodeProcessError,
+    NodeProcesses,
+    log_folder,
 )
 
-CYCLE_S = 4 / 120.0
+PROGRAM = 'antispoof_ros.tools.benchmarks.liveness_node'
+PAIR = pair_config('P2')
+# where landmark_node would find the eyes of the benchmark's frames
+CORNERS = EyeCornerPoints(right_outer=(860.0, 500.0), right_inner=(920.0, 503.0),
+                          left_outer=(1060.0, 500.0), left_inner=(1000.0, 503.0))
+STARTUP_TIMEOUT_S = 60.0
+WARMUP_S = 2.0
+DRAIN_S = 1.0
 
 
 def untrained_model(path: Path) -> Path:
@@ -57,98 +63,60 @@ def untrained_model(path: Path) -> Path:
     return export_onnx(MobileNetV2Classifier().eval(), metadata, path)
 
 
+class ResultTimer:
+    """Times each frame B the player sent after the warm-up to its LivenessResult."""
+
+    def __init__(self, player: FramePlayer, warmup_s: float) -> None:
+        self.player = player
+        self.results: list[tuple[float, float, int]] = []  # (node latency, end to end, counter)
+        self._measured_from_ns = time.monotonic_ns() + round(warmup_s * 1e9)
+        self._sent_b_ns: dict[int, int] = {}  # frame B counter -> when it went out
+        self._ledger_read = 0
+
+    def on_result(self, message: LivenessResult) -> None:
+        """Record the node's and the end-to-end latency of one result."""
+        self._read_ledger()
+        sent_ns = self._sent_b_ns.pop(message.frame_counter_b, None)
+        if sent_ns is not None:
+            self.results.append((message.latency_ms, (time.monotonic_ns() - sent_ns) / 1e6,
+                                 message.frame_counter_b))
+
+    @property
+    def pairs_sent(self) -> int:
+        """Frames B sent after the warm-up."""
+        return sum(slot.phase == PAIR.phase_b and slot.sent_ns >= self._measured_from_ns
+                   for slot in self.player.ledger)
+
+    def _read_ledger(self) -> None:
+        for slot in self.player.ledger[self._ledger_read:]:
+            if slot.phase == PAIR.phase_b and slot.sent_ns >= self._measured_from_ns:
+                self._sent_b_ns[slot.counter] = slot.sent_ns
+        self._ledger_read = len(self.player.ledger)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = OneLineArgumentParser(prog=PROGRAM, description=__doc__.split('\n')[0])
     parser.add_argument('--seconds', type=float, default=60.0, help='measurement window')
     parser.add_argument('--model', type=Path, help='ONNX model (default: shipped P2 face)')
     args = parser.parse_args(argv)
     if args.seconds <= 0:
         parser.error('--seconds must be positive')
     apply_local_dds_environment()  # before rclpy.init: shared memory only
-    shared_memory_before = fast_dds_files()
-
-    with tempfile.TemporaryDirectory(prefix='liveness_benchmark_') as tmp:
-        model = args.model or SHIPPED_MODELS / 'p2_face.onnx'
-        if args.model is None and not model.is_file():
-            model = untrained_model(Path(tmp) / 'untrained.onnx')
-        node = subprocess.Popen(
-            [sys.executable, '-m', 'antispoof_ros.nodes.liveness_node', '--ros-args',
-             '-p', f'model_path:={model}', '-p', 'ort_threads:=1'],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        rclpy.init()
-        feeder = rclpy.create_node('liveness_benchmark')
-        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        front = feeder.create_publisher(FlashFrame, flash_frame_topic(Phase.FRONT), qos)
-        right = feeder.create_publisher(FlashFrame, flash_frame_topic(Phase.RIGHT), qos)
-        corners = feeder.create_publisher(EyeCorners, EYE_CORNERS, qos)
-        sent_b: dict[int, float] = {}
-        results: list[tuple[float, float, int]] = []  # (node latency, end to end, counter)
-
-        def on_result(msg: LivenessResult) -> None:
-            sent = sent_b.pop(msg.frame_counter_b, None)
-            if sent is not None:
-                results.append((msg.latency_ms, 1000 * (time.perf_counter() - sent),
-                                msg.frame_counter_b))
-
-        feeder.create_subscription(LivenessResult, LIVENESS_RESULT, on_result, qos)
-        pixels = {phase: phase_coded_frame(phase, 1920, 1200) for phase in (Phase.FRONT,
-                                                                            Phase.RIGHT)}
-        deadline = time.monotonic() + 60
-        while right.get_subscription_count() == 0 or corners.get_subscription_count() == 0:
-            rclpy.spin_once(feeder, timeout_sec=0.1)
-            if time.monotonic() > deadline or node.poll() is not None:
-                print('error: liveness_node did not come up', file=sys.stderr)
-                return 1
-
-        def header(counter: int) -> Header:
-            ns = time.time_ns()
-            h = Header(frame_id='nir_camera_optical_frame')
-            h.stamp.sec, h.stamp.nanosec = divmod(ns, 1_000_000_000)
-            return h
-
-        def frame(phase: Phase, counter: int, h: Header) -> FlashFrame:
-            return FlashFrame(header=h, phase=int(phase), frame_counter=counter,
-                              cycle_index=counter // 4, position_in_cycle=counter % 4,
-                              image=array_to_image(pixels[phase], 'mono8', h))
-
-        start, cycle, pairs_sent = time.monotonic(), 0, 0
-        try:
-            while time.monotonic() - start < args.seconds + 2.0:
-                tick = start + cycle * CYCLE_S
-                counter_front = 4 * cycle + 1
-                h_front = header(counter_front)
-                front.publish(frame(Phase.FRONT, counter_front, h_front))
-                corners.publish(EyeCorners(
-                    header=h_front, status=EyeCorners.STATUS_OK, frame_counter=counter_front,
-                    right_eye_outer=Point32(x=860.0, y=500.0),
-                    right_eye_inner=Point32(x=920.0, y=503.0),
-                    left_eye_outer=Point32(x=1060.0, y=500.0),
-                    left_eye_inner=Point32(x=1000.0, y=503.0), confidence=1.0, face_count=1,
-                ))
-                while time.monotonic() < tick + CYCLE_S / 4:  # B comes one frame later
-                    rclpy.spin_once(feeder, timeout_sec=0.001)
-                if time.monotonic() - start > 2.0:  # after warm-up
-                    sent_b[counter_front + 1] = time.perf_counter()
-                    pairs_sent += 1
-                right.publish(frame(Phase.RIGHT, counter_front + 1, header(counter_front + 1)))
-                while time.monotonic() < tick + CYCLE_S:
-                    rclpy.spin_once(feeder, timeout_sec=0.002)
-                cycle += 1
-            end = time.monotonic() + 1.0
-            while time.monotonic() < end:
-                rclpy.spin_once(feeder, timeout_sec=0.01)
-        finally:
-            node.send_signal(signal.SIGINT)
-            node.wait(timeout=30)
-            feeder.destroy_node()
-            rclpy.try_shutdown()
-            remove_fast_dds_files(shared_memory_before)
-
+    try:
+        with log_folder('liveness_benchmark_') as folder, NodeProcesses(folder) as processes:
+            model = args.model or SHIPPED_MODELS / 'p2_face.onnx'
+            if args.model is None and not model.is_file():
+                model = untrained_model(folder / 'untrained.onnx')
+            process = processes.start('liveness_node', [
+                sys.executable, '-m', 'antispoof_ros.nodes.liveness_node', '--ros-args',
+                '-p', f'model_path:={model}', '-p', 'ort_threads:=1'])
+            timer, pairs_sent = _measure(process, args.seconds)
+    except NodeProcessError as error:
+        return fail(PROGRAM, error, EXIT_FAILED)
+    results = timer.results
     if not results:
-        print('error: no LivenessResult received', file=sys.stderr)
-        return 1
+        return fail(PROGRAM, 'no LivenessResult received', EXIT_FAILED)
     node_ms = np.array([r[0] for r in results])
     e2e_ms = np.array([r[1] for r in results])
     print(f'model: {model.name}, face region 200x250, P2, 1 onnxruntime thread, '
@@ -160,6 +128,41 @@ def main(argv: list[str] | None = None) -> int:
     print(f'end to end (B publish -> result):     p50 {np.percentile(e2e_ms, 50):.2f} ms, '
           f'p99 {np.percentile(e2e_ms, 99):.2f} ms, max {e2e_ms.max():.2f} ms')
     return 0
+
+
+def _measure(process: NodeProcess, seconds: float) -> tuple[ResultTimer, int]:
+    """Play pairs with their corners for the warm-up and ``seconds``, then drain."""
+    rclpy.init()
+    feeder = rclpy.create_node('liveness_benchmark')
+    try:
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        images = {phase: [array_to_image(phase_coded_frame(phase, 1920, 1200), 'mono8')]
+                  for phase in (PAIR.phase_a, PAIR.phase_b)}
+        player = FramePlayer(feeder, images, corners=lambda _: CORNERS,
+                             corners_phase=PAIR.phase_a, qos=qos)
+        frames_b = player.publishers[flash_frame_topic(PAIR.phase_b)]
+        corners = player.publishers[EYE_CORNERS]
+
+        def subscribed() -> bool:
+            rclpy.spin_once(feeder, timeout_sec=0.1)
+            return frames_b.get_subscription_count() > 0 and corners.get_subscription_count() > 0
+
+        process.wait_ready(subscribed, STARTUP_TIMEOUT_S, 'did not come up')
+        timer = ResultTimer(player, WARMUP_S)
+        feeder.create_subscription(LivenessResult, LIVENESS_RESULT, timer.on_result, qos)
+        end = time.monotonic() + WARMUP_S + seconds
+        while time.monotonic() < end:
+            if problem := process.problem():
+                raise NodeProcessError(problem)
+            rclpy.spin_once(feeder, timeout_sec=player.play_due())
+        pairs_sent = timer.pairs_sent
+        drain = time.monotonic() + DRAIN_S
+        while time.monotonic() < drain:
+            rclpy.spin_once(feeder, timeout_sec=0.01)
+        return timer, pairs_sent
+    finally:
+        feeder.destroy_node()
+        rclpy.try_shutdown()
 
 
 if __name__ == '__main__':

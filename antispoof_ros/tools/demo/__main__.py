@@ -33,10 +33,12 @@ from antispoof_ros.flash import DEFAULT_PATTERN, Phase, pair_config
 from antispoof_ros.msg import LivenessResult
 from antispoof_ros.nodes.messages import stamp_nanoseconds
 from antispoof_ros.nodes.topics import flash_frame_topic
-from antispoof_ros.offline.bagtools import BagToolError, OneLineArgumentParser, positive_number
+from antispoof_ros.offline.bagtools import BagToolError
 from antispoof_ros.offline.bagtools.labels import read_label_segments
 from antispoof_ros.offline.bagtools.synthetic_bag import write_synthetic_bag
-from antispoof_ros.paths import SHIPPED_MODELS
+from antispoof_ros.offline.cli import EXIT_FAILED, OneLineArgumentParser, fail, positive_number
+from antispoof_ros.paths import SHIPPED_MODELS, SOURCE_TREE
+from antispoof_ros.tools.demo.listener import ResultListener
 from antispoof_ros.tools.demo.scenarios import (
     INDEX_FILE,
     EmulatorFolder,
@@ -52,21 +54,16 @@ from antispoof_ros.tools.demo.scoreboard import (
     is_pair_result,
     percentiles,
 )
+from antispoof_ros.tools.harness.local_dds import apply_local_dds_environment
 from antispoof_ros.tools.harness.node_replay import (
     NodeReplayError,
     model_metadata,
     replay_through_liveness_node,
 )
-from antispoof_ros.tools.harness.processes import (
-    CONFIG_FILE,
-    DemoError,
-    NodeProcesses,
-    ResultListener,
-    node_command,
-)
+from antispoof_ros.tools.harness.processes import NodeProcessError, NodeProcesses, node_command
 
 PROGRAM = 'antispoof_ros.tools.demo'
-EXIT_FAILED = 1
+CONFIG_FILE = SOURCE_TREE / 'config' / 'antispoof.yaml'
 EXIT_INTERRUPTED = 130
 DEFAULT_OUT = Path('runs/demo')
 # pylon's emulator delivers ~82 frames/s from BMP files when it has a core to itself; with
@@ -81,6 +78,10 @@ LIVENESS_RATE_FACTOR = 0.5
 STARTUP_TIMEOUT_S = 120.0
 SETTLE_S = 1.5  # the last pairs of a replay are still being scored
 RIG_REPORT_PERIOD_S = 1.0
+
+
+class DemoError(RuntimeError):
+    """Why the demo cannot go on, in one line."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -136,13 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     previous = {signum: signal.signal(signum, _interrupt)
                 for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
+        apply_local_dds_environment()  # the listener here and every node process
         return sources[args.source](args)
     except KeyboardInterrupt:
         print(f'{PROGRAM}: interrupted; nodes stopped', file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (DemoError, NodeReplayError, BagToolError, ValueError, OSError) as error:
-        print(f'{PROGRAM}: error: {error}', file=sys.stderr)
-        return EXIT_FAILED
+    except (DemoError, NodeProcessError, NodeReplayError, BagToolError, ValueError,
+            OSError) as error:
+        return fail(PROGRAM, error, EXIT_FAILED)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -209,7 +211,7 @@ def run_emulator(args: argparse.Namespace) -> int:
                     frames_b.append((result.frame_counter_b, stamp_nanoseconds(result.stamp_b)))
             if bar is not None:
                 bar.update(board.print_finished() - bar.n)
-            nodes.check_alive()
+            nodes.check()
             if time.monotonic() > deadline:
                 if tracker.scored_loop is None:
                     raise DemoError(f'no verdict within {STARTUP_TIMEOUT_S:g} s (logs in '
@@ -217,7 +219,7 @@ def run_emulator(args: argparse.Namespace) -> int:
                 break  # verdicts stopped coming: the rows say which scenarios lack them
         if bar is not None:
             bar.close()
-        if nodes.log_count('camera_node', 'resulting frame rate') > 1:
+        if nodes['camera_node'].count_lines('resulting frame rate') > 1:
             raise DemoError('the camera restarted during the pass: frame counters no longer '
                             'name the images')
     return _finish(board, _delivered_rate(frames_b, args.frame_rate))
@@ -284,7 +286,7 @@ def run_bag(args: argparse.Namespace) -> int:
           f'({args.model.name}) with {corners}; shared-memory DDS\n\n{HEADER}', flush=True)
     if args.ground_truth_corners:
         replay_through_liveness_node(bag, args.model, on_result, rate=args.rate,
-                                     on_tick=board.print_finished)
+                                     on_tick=board.print_finished, log_dir=args.out / 'logs')
     else:
         _replay_through_landmarks(bag, args, on_result, board)
     return _finish(board)
@@ -303,20 +305,20 @@ def _replay_through_landmarks(bag: Path, args: argparse.Namespace,
         while missing := [f'{topic}: {found} of {count}' for topic, count in readers.items()
                           if (found := listener.subscribers(topic)) < count]:
             listener.take(0.1)
-            nodes.check_alive()
+            nodes.check()
             if time.monotonic() > deadline:
                 raise DemoError(f'nodes did not subscribe within {STARTUP_TIMEOUT_S:g} s '
                                 f'(readers {", ".join(missing)})')
-        nodes.start('replay', [sys.executable, '-m', 'antispoof_ros.offline.bagtools.replay',
-                               str(bag), '--rate', str(args.rate), '--wait-for-subscribers',
-                               '1'])
-        while nodes.exit_code('replay') is None:
+        replay = nodes.start('replay', [
+            sys.executable, '-m', 'antispoof_ros.offline.bagtools.replay', str(bag),
+            '--rate', str(args.rate), '--wait-for-subscribers', '1'])
+        while replay.running:
             for result, arrival_ns in listener.take():
                 on_result(result, arrival_ns)
             board.print_finished()
-            nodes.check_alive(['landmark_node', 'liveness_node'])
-        if nodes.exit_code('replay'):
-            raise DemoError(f'replay failed: {nodes.last_log_line("replay")}')
+            nodes.check(['landmark_node', 'liveness_node'])
+        if replay.exit_code:
+            raise DemoError(f'replay failed: {replay.last_error_line()}')
         settle = time.monotonic() + SETTLE_S
         while time.monotonic() < settle:
             for result, arrival_ns in listener.take():
@@ -344,7 +346,7 @@ def run_rig(args: argparse.Namespace) -> int:
                         decisions[DECISIONS[result.pair_decision]] += 1
                         node_latencies.append(result.latency_ms)
                         end_to_end.append((arrival_ns - stamp_nanoseconds(result.stamp_b)) / 1e6)
-                nodes.check_alive()
+                nodes.check()
                 if time.monotonic() >= next_report:
                     next_report += RIG_REPORT_PERIOD_S
                     print(_rig_line(time.monotonic() - started, decisions, last), flush=True)

@@ -20,11 +20,11 @@ import os
 from pathlib import Path
 import shutil
 
-import cv2
 from tqdm import tqdm
 
 from antispoof_ros.flash import DEFAULT_PATTERN
 from antispoof_ros.offline.bagtools.synthetic_bag import scenario_labels
+from antispoof_ros.offline.synthetic.emulator_folder import write_emulator_frames
 from antispoof_ros.offline.synthetic.protocol import ProtocolConfig, build_protocol, iter_cycles
 from antispoof_ros.offline.synthetic.scene import FULL_MODE, Pose, ScenarioSpec, Split
 
@@ -37,7 +37,6 @@ INDEX_FILE = 'scenarios.json'
 # The emulator tries to decode every file of its folder (a JSON file there gave a PNG
 # decoding error on every pass), so the images get a folder of their own beside the index.
 IMAGES = 'images'
-IMAGE_SUFFIX = '.bmp'  # the emulator sustains ~82 fps from BMP, 52-65 fps from PNG
 
 
 def pick_demo_scenarios(pool: Sequence[ScenarioSpec], count: int) -> list[ScenarioSpec]:
@@ -135,8 +134,8 @@ def write_emulator_folder(path: Path, scenarios: Sequence[ScenarioSpec], cycles:
                           seed: int = 0, workers: int = 1) -> EmulatorFolder:
     """Render ``cycles`` full-resolution cycles of each scenario into one folder, atomically.
 
-    Names follow protocol.write_pylon_folder (``NNNNNN_<phase>``) with one numbering over
-    all scenarios, so alphabetical order is firing order. The folder appears only complete.
+    One numbering over all scenarios (``emulator_folder``), so alphabetical order is firing
+    order. The folder appears only complete.
     """
     if not scenarios or cycles < 1:
         raise ValueError('need at least one scenario and one cycle')
@@ -153,11 +152,9 @@ def write_emulator_folder(path: Path, scenarios: Sequence[ScenarioSpec], cycles:
             if cycle.cycle_index == 0:
                 labels.append(scenario_labels(cycle.scenario))
                 first_image.append(number)
-            for frame, truth in zip(cycle.frames, cycle.truth, strict=True):
-                name = staging / IMAGES / f'{number:06d}_{truth.phase.label}{IMAGE_SUFFIX}'
-                if not cv2.imwrite(str(name), frame):
-                    raise OSError(f'could not write {name}')
-                number += 1
+            frames = [(truth.phase, frame)
+                      for frame, truth in zip(cycle.frames, cycle.truth, strict=True)]
+            number += len(write_emulator_frames(staging / IMAGES, frames, first_number=number))
         (staging / INDEX_FILE).write_text(json.dumps(
             {'labels': labels, 'first_image': first_image, 'n_images': number}, indent=1))
         os.replace(staging, path)

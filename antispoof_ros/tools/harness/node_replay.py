@@ -11,10 +11,8 @@ no frame is published before the nodes are matched, and the replay is lossless
 from __future__ import annotations
 
 from collections.abc import Callable
-import os
+from contextlib import nullcontext
 from pathlib import Path
-import signal
-import subprocess
 import sys
 import time
 
@@ -22,17 +20,16 @@ import onnx
 import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from antispoof_ros.flash import DEFAULT_PATTERN, Phase, pair_config
+from antispoof_ros.flash import DEFAULT_PATTERN, PairConfig, Phase, pair_config
 from antispoof_ros.liveness.model_metadata import ModelMetadata
 from antispoof_ros.msg import FlashFrame, LivenessResult
 from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
-from antispoof_ros.tools.harness.local_dds import (
-    fast_dds_files,
-    local_dds_environment,
-    remove_fast_dds_files,
-)
+from antispoof_ros.tools.harness.local_dds import apply_local_dds_environment
+from antispoof_ros.tools.harness.processes import NodeProcessError, NodeProcesses, log_folder
 
 GROUND_TRUTH_CORNERS = '/ground_truth/eye_corners'
+NODE_START_TIMEOUT_S = 60.0
+SETTLE_S = 1.5
 
 
 class NodeReplayError(RuntimeError):
@@ -48,27 +45,39 @@ def model_metadata(path: Path) -> ModelMetadata:
 def replay_through_liveness_node(
     bag: Path, model: Path, on_result: Callable[[LivenessResult], None],
     rate: float | None = None, on_tick: Callable[[], None] | None = None,
-    timeout_s: float = 1800.0, shape_model: str | None = None,
+    timeout_s: float = 1800.0, shape_model: str | None = None, log_dir: Path | None = None,
 ) -> None:
     """Replay ``bag`` (``rate`` None: as fast as acknowledged) and pass every result on.
 
     ``shape_model`` None: the bag's ground-truth corners feed the node; else a landmark_node
     with that corner model finds them (replay it at a rate it keeps up with, e.g. 1.0).
+    The processes log to ``log_dir``, by default a temporary folder kept only when the replay
+    fails (the error names the log of the process that failed).
     """
     config = pair_config(model_metadata(model).pair)
-    shared_memory_before = fast_dds_files()
-    env = {**os.environ, **local_dds_environment()}
-    os.environ.update(env)
-    commands = {'liveness_node': [
+    apply_local_dds_environment()  # this listener and every process started below
+    logs = nullcontext(log_dir) if log_dir is not None else log_folder('node_replay_')
+    try:
+        with logs as folder, NodeProcesses(folder) as processes:
+            _replay(processes, bag, model, config, on_result, rate, on_tick, timeout_s,
+                    shape_model)
+    except NodeProcessError as error:
+        raise NodeReplayError(str(error)) from None
+
+
+def _replay(processes: NodeProcesses, bag: Path, model: Path, config: PairConfig,
+            on_result: Callable[[LivenessResult], None], rate: float | None,
+            on_tick: Callable[[], None] | None, timeout_s: float,
+            shape_model: str | None) -> None:
+    processes.start('liveness_node', [
         sys.executable, '-m', 'antispoof_ros.nodes.liveness_node', '--ros-args',
         '-p', f'model_path:={model}', '-p', 'sync_queue_size:=50',
-        *(['-r', f'{EYE_CORNERS}:={GROUND_TRUTH_CORNERS}'] if shape_model is None else [])]}
+        *(['-r', f'{EYE_CORNERS}:={GROUND_TRUTH_CORNERS}'] if shape_model is None else [])])
     if shape_model is not None:
-        commands['landmark_node'] = [sys.executable, '-m', 'antispoof_ros.nodes.landmark_node',
-                                     '--ros-args', '-p', f'shape_model:={shape_model}']
-    nodes = {name: subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
-             for name, command in commands.items()}
+        processes.start('landmark_node', [
+            sys.executable, '-m', 'antispoof_ros.nodes.landmark_node', '--ros-args',
+            '-p', f'shape_model:={shape_model}'])
+    nodes = [process.name for process in processes]
     rclpy.init()
     listener = rclpy.create_node('node_replay_listener')
     listener.create_subscription(LivenessResult, LIVENESS_RESULT, on_result,
@@ -82,34 +91,30 @@ def replay_through_liveness_node(
         for _ in range(wanted - count):
             listener.create_subscription(FlashFrame, flash_frame_topic(phase),
                                          lambda _: None, 1)
-    replay = None
     try:
-        deadline = time.monotonic() + 60
         awaited = [f'/{LIVENESS_RESULT}'] + ([f'/{EYE_CORNERS}'] if shape_model else [])
-        while any(listener.count_publishers(topic) == 0 for topic in awaited):
+
+        def nodes_up() -> bool:
             rclpy.spin_once(listener, timeout_sec=0.1)
-            dead = [name for name, process in nodes.items() if process.poll() is not None]
-            if time.monotonic() > deadline or dead:
-                raise NodeReplayError(f'{", ".join(dead or nodes)} did not come up')
+            return all(listener.count_publishers(topic) > 0 for topic in awaited)
+
+        processes.wait_ready(nodes_up, NODE_START_TIMEOUT_S, f'{", ".join(nodes)} did not come up')
         speed = ['--as-fast-as-possible'] if rate is None else ['--rate', str(rate)]
-        replay = subprocess.Popen(
-            [sys.executable, '-m', 'antispoof_ros.offline.bagtools.replay', str(bag), *speed,
-             '--wait-for-subscribers', str(wanted)], env=env, stdout=subprocess.DEVNULL)
+        replay = processes.start('replay', [
+            sys.executable, '-m', 'antispoof_ros.offline.bagtools.replay', str(bag), *speed,
+            '--wait-for-subscribers', str(wanted)])
         deadline = time.monotonic() + timeout_s
-        while replay.poll() is None and time.monotonic() < deadline:
+        while replay.running and time.monotonic() < deadline:
             rclpy.spin_once(listener, timeout_sec=0.05)
+            processes.check(nodes)
             if on_tick is not None:
                 on_tick()
-        if replay.returncode != 0:
-            raise NodeReplayError(f'replay failed (exit code {replay.returncode})')
-        settle = time.monotonic() + 1.5  # the last pairs are still being scored
+        if replay.exit_code != 0:
+            raise NodeReplayError(f'replay failed (exit code {replay.exit_code}): '
+                                  f'{replay.last_error_line()} (log: {replay.where_logged})')
+        settle = time.monotonic() + SETTLE_S  # the last pairs are still being scored
         while time.monotonic() < settle:
             rclpy.spin_once(listener, timeout_sec=0.05)
     finally:
-        for process in (replay, *nodes.values()):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGINT)
-                process.wait(timeout=30)
         listener.destroy_node()
         rclpy.try_shutdown()
-        remove_fast_dds_files(shared_memory_before)

@@ -1,71 +1,285 @@
-"""The node processes the demo starts, and the listener that receives their verdicts.
+"""The one way tools and tests run a node (or any program) as a child process.
 
-Every process runs on shared-memory-only DDS with one random domain id (local_dds), writes
-its output to a log file (shown in one error line when it dies), and is stopped by its PID
-with SIGINT when the demo ends for any reason; the Fast DDS files created meanwhile are
-removed afterwards.
+``NodeProcess(name, command, log_file=None, env=None, cwd=None)`` starts ``command`` at once:
+
+- in its own process session, so a terminal's Ctrl-C reaches only the parent, which then
+  stops its children in order;
+- behind ``setpriv --pdeathsig TERM`` where setpriv exists, so a parent that dies without
+  stopping it (SIGKILL, a crash) takes it along. The signal follows the *thread* that started
+  the child: start long-lived children from the main thread;
+- with ``PYTHONUNBUFFERED=1`` and ``env`` added to this process's environment;
+- with stdout and stderr going to ``log_file`` (kept afterwards), or to an anonymous
+  temporary file when there is none. The child writes straight into the file, never into a
+  pipe that a busy parent would have to drain.
+
+Reading its state:
+    ``pid``, ``running``, ``exit_code`` (None while it runs), ``crashed`` (exited without being
+    asked, or failed when asked), ``lines`` / ``output`` (everything written so far),
+    ``count_lines(text)``, ``last_error_line()`` (the newest error-looking line, else the
+    newest line), ``problem()`` (None while it runs, else the one-line reason below),
+    ``where_logged``, ``cpu_seconds()``, ``peak_memory_kib()`` (VmHWM), ``rss_kib()`` (VmRSS).
+Waiting:
+    ``wait_for_line(regex, timeout)`` -> bool; ``wait_ready(predicate, timeout, what)`` raises
+    ``NodeProcessError`` whose one line names the process, its exit code, its last error line
+    and its log when the process ends first or ``timeout`` passes; ``wait(timeout)`` -> exit
+    code, for programs that end by themselves.
+Ending it (each returns the exit code; a process that has ended already is left alone):
+    ``stop(timeout)`` SIGINT, SIGKILL after ``timeout``; ``terminate(timeout)`` the same with
+    SIGTERM; ``kill()`` SIGKILL; ``send_signal(signal)`` without waiting. Used as a context
+    manager, a NodeProcess is stopped when the block ends.
+
+``NodeProcesses(log_dir=None, env=None)`` is a group and context manager: ``start(name,
+command)`` starts a NodeProcess logging to ``log_dir/<name>.log``; ``group[name]``;
+``check(names)`` raises the first one's error when one has ended; ``wait_ready(predicate,
+timeout, what)`` watches all of them; leaving the block stops every process it started
+(SIGINT to all, newest first, then SIGKILL what hangs) and removes the Fast DDS shared-memory
+files created meanwhile.
+
+``node_command(node, params_file, overrides, remaps)`` is the command line of a node module;
+``log_folder(prefix)`` a temporary folder for logs that outlives a failure, so the error's log
+path can still be read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+import os
 from pathlib import Path
+import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from types import TracebackType
-from typing import Self
+from typing import IO, Self
 
-import rclpy
-from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
+from antispoof_ros.tools.harness.local_dds import fast_dds_files, remove_fast_dds_files
+from antispoof_ros.tools.harness.process_stats import process_cpu_seconds, process_memory_kib
 
-from antispoof_ros.flash import Phase
-from antispoof_ros.msg import FlashFrame, LivenessResult
-from antispoof_ros.nodes.topics import LIVENESS_RESULT, flash_frame_topic
-from antispoof_ros.paths import SOURCE_TREE
-from antispoof_ros.tools.harness.local_dds import (
-    apply_local_dds_environment,
-    fast_dds_files,
-    remove_fast_dds_files,
-)
-
-CONFIG_FILE = SOURCE_TREE / 'config' / 'antispoof.yaml'
 STOP_TIMEOUT_S = 15.0
+POLL_S = 0.02
+# ROS log levels, Python exceptions (the last line of a traceback) and argparse errors
+_ERROR_LINE = re.compile(r'\[(ERROR|FATAL)\]|^\w*(Error|Exception)\b|: error: ')
+_READ_CHUNK = 1 << 16
 
 
-class DemoError(RuntimeError):
-    """Why the demo cannot go on, in one line."""
+class NodeProcessError(RuntimeError):
+    """A child process ended early or did not get ready; the message is one complete line."""
 
 
-def node_command(node: str, params_file: Path, overrides: dict[str, object],
+def node_command(node: str, params_file: Path, overrides: dict[str, object] | None = None,
                  remaps: Sequence[str] = ()) -> list[str]:
-    """Command line of a node executable: the params file, then ``-p`` overrides."""
+    """Command line of a node module: the params file, then ``-p`` overrides and ``-r`` remaps."""
     command = [sys.executable, '-m', f'antispoof_ros.nodes.{node}', '--ros-args',
                '--params-file', str(params_file)]
-    for name, value in overrides.items():
+    for name, value in (overrides or {}).items():
         command += ['-p', f'{name}:={value}']
     for remap in remaps:
         command += ['-r', remap]
     return command
 
 
+@contextmanager
+def log_folder(prefix: str) -> Iterator[Path]:
+    """A temporary folder for process logs: removed after success, kept after an exception."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _death_guard() -> list[str]:
+    """``setpriv --pdeathsig TERM --`` where available: the child ends when its parent dies."""
+    setpriv = shutil.which('setpriv')
+    return [setpriv, '--pdeathsig', 'TERM', '--'] if setpriv else []
+
+
+class NodeProcess:
+    """One started child process and its output (see the module docstring)."""
+
+    def __init__(self, name: str, command: Sequence[str], log_file: Path | None = None,
+                 env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+        self.name = name
+        self.command = list(command)
+        self.log_file = log_file
+        self._output: IO[bytes] = (log_file.open('w+b') if log_file is not None
+                                   else tempfile.TemporaryFile())
+        self._read_offset = 0
+        self._partial = b''
+        self._lines: list[str] = []
+        self._asked_to_end = False
+        self.process = subprocess.Popen(
+            [*_death_guard(), *self.command], stdout=self._output, stderr=subprocess.STDOUT,
+            cwd=cwd, env={**os.environ, 'PYTHONUNBUFFERED': '1', **(env or {})},
+            start_new_session=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f'NodeProcess({self.name!r}, pid={self.pid}, exit_code={self.exit_code})'
+
+    # -- state ---------------------------------------------------------------------------
+    @property
+    def pid(self) -> int:
+        """Process id (setpriv execs the command, so it is the command's own)."""
+        return self.process.pid
+
+    @property
+    def exit_code(self) -> int | None:
+        """Exit code; None while the process runs (negative: ended by that signal)."""
+        return self.process.poll()
+
+    @property
+    def running(self) -> bool:
+        """The process has not exited yet."""
+        return self.exit_code is None
+
+    @property
+    def crashed(self) -> bool:
+        """Exited without being asked to, or failed when asked (a SIGKILL we sent is fine)."""
+        code = self.exit_code
+        return code is not None and (not self._asked_to_end or code not in (0, -signal.SIGKILL))
+
+    @property
+    def lines(self) -> list[str]:
+        """Every complete line the process has written so far."""
+        self._read_new_output()
+        return list(self._lines)
+
+    @property
+    def output(self) -> str:
+        """Everything the process has written so far, the unfinished last line included."""
+        self._read_new_output()
+        return '\n'.join([*self._lines, self._partial.decode(errors='replace')]).rstrip('\n')
+
+    @property
+    def where_logged(self) -> str:
+        """The log file, for error messages."""
+        return str(self.log_file) if self.log_file is not None else 'captured output'
+
+    def last_error_line(self) -> str:
+        """The newest line that reads like an error, else the newest line, else 'no output'."""
+        lines = [line.strip() for line in self.output.splitlines() if line.strip()]
+        errors = [line for line in lines if _ERROR_LINE.search(line)]
+        return (errors or lines or ['no output'])[-1]
+
+    def count_lines(self, text: str) -> int:
+        """How many lines contain ``text``."""
+        return sum(text in line for line in self.lines)
+
+    def problem(self) -> str | None:
+        """One line on why the process has ended, or None while it runs."""
+        if self.running:
+            return None
+        return (f'{self.name} exited with code {self.exit_code}: {self.last_error_line()} '
+                f'(log: {self.where_logged})')
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far."""
+        return process_cpu_seconds(self.pid)
+
+    def peak_memory_kib(self) -> int:
+        """Peak resident memory (VmHWM) so far."""
+        return process_memory_kib(self.pid, 'VmHWM')
+
+    def rss_kib(self) -> int:
+        """Current resident memory (VmRSS)."""
+        return process_memory_kib(self.pid, 'VmRSS')
+
+    # -- waiting -------------------------------------------------------------------------
+    def wait_for_line(self, pattern: str, timeout: float = 20.0) -> bool:
+        """Wait until a line matches ``pattern`` (regex); False on timeout or exit."""
+        regex = re.compile(pattern)
+        checked = 0
+        deadline = time.monotonic() + timeout
+        while True:
+            ended = not self.running  # read after this, so nothing written before is missed
+            lines = self.lines
+            if any(regex.search(line) for line in lines[checked:]):
+                return True
+            checked = len(lines)
+            if ended or time.monotonic() > deadline:
+                return False
+            time.sleep(POLL_S)
+
+    def wait_ready(self, ready: Callable[[], bool], timeout: float,
+                   what: str = 'not ready') -> None:
+        """Call ``ready()`` until it is true; NodeProcessError when the process ends first."""
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if problem := self.problem():
+                raise NodeProcessError(problem)
+            if time.monotonic() > deadline:
+                raise NodeProcessError(
+                    f'{self.name} {what} after {timeout:g} s: {self.last_error_line()} '
+                    f'(log: {self.where_logged})')
+            time.sleep(POLL_S)
+
+    def wait(self, timeout: float = STOP_TIMEOUT_S) -> int:
+        """Exit code of a program that ends by itself; killed and NodeProcessError on timeout."""
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise NodeProcessError(
+                f'{self.name} did not exit within {timeout:g} s: {self.last_error_line()} '
+                f'(log: {self.where_logged})') from None
+
+    # -- ending --------------------------------------------------------------------------
+    def send_signal(self, sig: int) -> None:
+        """Send ``sig`` (an expected ending) without waiting."""
+        if self.running:
+            self._asked_to_end = True
+            self.process.send_signal(sig)
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> int:
+        """SIGINT (the nodes exit cleanly on it), SIGKILL after ``timeout``; the exit code."""
+        return self._end(signal.SIGINT, timeout)
+
+    def terminate(self, timeout: float = STOP_TIMEOUT_S) -> int:
+        """SIGTERM, SIGKILL after ``timeout``; the exit code."""
+        return self._end(signal.SIGTERM, timeout)
+
+    def kill(self) -> int:
+        """SIGKILL: no chance to clean up; the exit code."""
+        return self._end(signal.SIGKILL, STOP_TIMEOUT_S)
+
+    def _end(self, sig: int, timeout: float) -> int:
+        self.send_signal(sig)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def _read_new_output(self) -> None:
+        """Take what the child appended to its output file since the last read."""
+        while chunk := os.pread(self._output.fileno(), _READ_CHUNK, self._read_offset):
+            self._read_offset += len(chunk)
+            *complete, self._partial = (self._partial + chunk).split(b'\n')
+            self._lines += [line.decode(errors='replace').rstrip('\r') for line in complete]
+
+
 class NodeProcesses:
     """Started processes by name; a context manager that always stops them and cleans up."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path | None = None, env: dict[str, str] | None = None) -> None:
         self.log_dir = log_dir
-        self.processes: dict[str, subprocess.Popen] = {}
+        self.env = env
+        self.processes: dict[str, NodeProcess] = {}
         self._shared_memory_before: set[Path] = set()
 
     def __enter__(self) -> Self:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
         self._shared_memory_before = fast_dds_files()
-        apply_local_dds_environment()  # this process's listener and every child
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -73,91 +287,40 @@ class NodeProcesses:
         self.stop()
         remove_fast_dds_files(self._shared_memory_before)
 
-    def log_file(self, name: str) -> Path:
-        """Where the output of process ``name`` goes."""
-        return self.log_dir / f'{name}.log'
+    def __getitem__(self, name: str) -> NodeProcess:
+        return self.processes[name]
 
-    def start(self, name: str, command: list[str]) -> None:
-        """Start ``command`` in its own session (the terminal's Ctrl-C reaches only us)."""
-        with open(self.log_file(name), 'w', encoding='utf-8') as log:
-            self.processes[name] = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    def __iter__(self) -> Iterator[NodeProcess]:
+        return iter(self.processes.values())
 
-    def exit_code(self, name: str) -> int | None:
-        """Exit code of a process, None while it runs."""
-        return self.processes[name].poll()
+    def start(self, name: str, command: Sequence[str], cwd: Path | None = None) -> NodeProcess:
+        """Start ``command`` as process ``name`` (its log: ``log_dir/<name>.log``)."""
+        log_file = self.log_dir / f'{name}.log' if self.log_dir is not None else None
+        self.processes[name] = NodeProcess(name, command, log_file, self.env, cwd)
+        return self.processes[name]
 
-    def check_alive(self, names: Sequence[str] | None = None) -> None:
-        """Raise DemoError naming the first process that has ended, with its last log line."""
+    def check(self, names: Iterable[str] | None = None) -> None:
+        """NodeProcessError naming the first of ``names`` (default: all) that has ended."""
         for name in names or list(self.processes):
-            code = self.processes[name].poll()
-            if code is not None:
-                raise DemoError(f'{name} exited with code {code}: {self.last_log_line(name)} '
-                                f'(log: {self.log_file(name)})')
+            if problem := self.processes[name].problem():
+                raise NodeProcessError(problem)
 
-    def last_log_line(self, name: str) -> str:
-        """The last non-empty line a process wrote."""
-        lines = self.log_file(name).read_text(encoding='utf-8', errors='replace').splitlines()
-        return next((line.strip() for line in reversed(lines) if line.strip()), 'no output')
+    def wait_ready(self, ready: Callable[[], bool], timeout: float, what: str,
+                   names: Iterable[str] | None = None) -> None:
+        """Call ``ready()`` until it is true; NodeProcessError when a process ends or time's up."""
+        watched = list(names or self.processes)
+        deadline = time.monotonic() + timeout
+        while not ready():
+            self.check(watched)
+            if time.monotonic() > deadline:
+                raise NodeProcessError(f'{what} after {timeout:g} s')
+            time.sleep(POLL_S)
 
-    def log_count(self, name: str, text: str) -> int:
-        """How many lines of a process's log contain ``text``."""
-        log = self.log_file(name).read_text(encoding='utf-8', errors='replace')
-        return sum(text in line for line in log.splitlines())
-
-    def stop(self) -> None:
-        """SIGINT to every running process (newest first), then wait; kill what hangs."""
-        running = [p for p in reversed(self.processes.values()) if p.poll() is None]
-        for process in running:
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """SIGINT to every running process (newest first), then wait; SIGKILL what hangs."""
+        processes = list(reversed(self.processes.values()))
+        for process in processes:
             process.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        for process in running:
-            try:
-                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-class ResultListener:
-    """A ROS participant in this process that collects LivenessResults with arrival times.
-
-    ``drain_phases``: flash phases subscribed to (and dropped) only so that a bag replay,
-    which waits for a reader on every camera topic, does not wait for ever.
-    """
-
-    def __init__(self, drain_phases: Sequence[Phase] = ()) -> None:
-        self.drain_phases = drain_phases
-        self.context = Context()
-        self._received: list[tuple[LivenessResult, int]] = []
-
-    def __enter__(self) -> Self:
-        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
-        self.node = Node('antispoof_demo', context=self.context,
-                         start_parameter_services=False)
-        self.node.create_subscription(
-            LivenessResult, LIVENESS_RESULT,
-            lambda result: self._received.append((result, time.time_ns())),
-            QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
-        for phase in self.drain_phases:
-            self.node.create_subscription(FlashFrame, flash_frame_topic(phase),
-                                          lambda _: None, 1)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.context.try_shutdown()
-
-    def take(self, timeout_s: float = 0.05) -> list[tuple[LivenessResult, int]]:
-        """Spin once; the results received since the last call, with wall-clock arrival ns."""
-        self.executor.spin_once(timeout_sec=timeout_s)
-        received, self._received = self._received, []
-        return received
-
-    def subscribers(self, topic: str) -> int:
-        """Readers of ``topic`` in the ROS graph (other processes included)."""
-        return self.node.count_subscribers(topic)
+        deadline = time.monotonic() + timeout
+        for process in processes:
+            process.stop(max(deadline - time.monotonic(), 0.1))

@@ -10,7 +10,7 @@ landmark,liveness`` (layout single) with config/antispoof.yaml. After a warm-up 
 discarded (model load, first detection, discovery) it reports per layout: frames sent and
 how late the publisher ran, frames lost per stage, NO_FACE answers, pairs/s, end-to-end
 latency (frame B's stamp = publish time -> LivenessResult received), CPU per process in %
-of one core, peak memory (VmHWM), and PASS/FAIL against the targets of issue #8 (no frame
+of one core, peak memory (VmHWM), and PASS/FAIL against the targets (no frame
 lost, every cycle evaluated, p99 <= 20 ms, nodes <= 1.2 cores). ``--soak`` (600 s unless
 ``--seconds`` says otherwise) adds RSS and latency per minute, memory growth (<= 5 %) and
 latency drift (first vs last minute). Exit status: 0 all targets met, 1 a target failed,
@@ -26,7 +26,8 @@ from pathlib import Path
 import sys
 
 from antispoof_ros.offline.atomic_file import write_atomically
-from antispoof_ros.offline.bagtools import BagToolError, OneLineArgumentParser, positive_number
+from antispoof_ros.offline.bagtools import BagToolError
+from antispoof_ros.offline.cli import EXIT_BAD_INPUT, OneLineArgumentParser, fail, positive_number
 from antispoof_ros.tools.benchmarks.system.frame_source import FrameSourceError, cached_bag
 from antispoof_ros.tools.benchmarks.system.runner import (
     DEFAULT_PARAMS,
@@ -46,7 +47,6 @@ DEFAULT_SECONDS = 60.0
 DEFAULT_SOAK_SECONDS = 600.0
 MIN_SOAK_SECONDS = 120.0  # a first and a last minute to compare
 EXIT_FAILED_TARGET = 1
-EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 TARGET_LABELS = {
     'no_frame_lost': '0 frames lost',
@@ -212,8 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             reports.append(run_layout(layout, settings, domain_id))
             print_report(reports[-1])
     except (BenchmarkError, BagToolError, FrameSourceError, OSError) as error:
-        print(f'{PROGRAM}: error: {error}', file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return fail(PROGRAM, error, EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         print(f'{PROGRAM}: interrupted; processes stopped', file=sys.stderr)
         return EXIT_INTERRUPTED

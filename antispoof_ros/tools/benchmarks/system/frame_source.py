@@ -4,15 +4,14 @@
 
 pylon's emulator tops out near 90 frames/s at 1920x1200, so the frames come from a bag
 rendered once with the synthetic tools (a live subject under office light looking into the
-camera: dlib finds that face in every frame) and kept in memory as ready FlashFrames. Each
-publish only rewrites the stamps and counters: the frame counter and cycle index continue
-monotonically across loops, and the header stamp is the frame's nominal capture time (start +
-k / 120 s on the host clock), as a camera stamps exposures: exactly 8.33 ms apart, whatever
-this process's scheduling jitter, so the nodes pair them as they would a camera's. Latency
-downstream is measured from that stamp and so includes any lateness of the publish. Deadlines
-are absolute: a late frame does not delay the ones after it. On SIGINT or SIGTERM the loop
-ends and the stamp, phase and lateness of every frame sent go to ``--stats`` (written
-atomically).
+camera: dlib finds that face in every frame) and kept in memory as ready images, which
+``harness.frame_player`` plays: the frame counter and cycle index continue monotonically
+across loops, and the header stamp is the frame's nominal capture time (start + k / 120 s on
+the host clock), as a camera stamps exposures: exactly 8.33 ms apart, whatever this process's
+scheduling jitter, so the nodes pair them as they would a camera's. Latency downstream is
+measured from that stamp and so includes any lateness of the publish. Deadlines are absolute:
+a late frame does not delay the ones after it. On SIGINT or SIGTERM the loop ends and the
+counter, stamp, phase and lateness of every frame sent go to ``--stats`` (written atomically).
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ import os
 from pathlib import Path
 import shutil
 import sys
-import time
 
 import numpy as np
 import rclpy
@@ -36,11 +34,12 @@ from antispoof_ros.flash import DEFAULT_PATTERN, Phase
 from antispoof_ros.msg import FlashFrame
 from antispoof_ros.nodes.entrypoint import StopRequest
 from antispoof_ros.nodes.topics import flash_frame_topic
-from antispoof_ros.offline.bagtools import OneLineArgumentParser
 from antispoof_ros.offline.bagtools.synthetic_bag import write_synthetic_bag
 from antispoof_ros.offline.bagtools.writer import partial_path
+from antispoof_ros.offline.cli import EXIT_BAD_INPUT, OneLineArgumentParser, fail
 from antispoof_ros.offline.synthetic.protocol import ProtocolConfig, build_protocol
 from antispoof_ros.offline.synthetic.scene import Lighting, Pose, Species, Split
+from antispoof_ros.tools.harness.frame_player import FramePlayer
 
 FRAME_RATE_HZ = 120.0
 BAG_SCENARIO = (Species.LIVE, Lighting.OFFICE, Pose.CAMERA, Split.TEST)
@@ -89,35 +88,17 @@ def load_frames(bag: Path) -> list[FlashFrame]:
 
 def publish_loop(node: Node, frames: list[FlashFrame], stop: StopRequest,
                  rate_hz: float = FRAME_RATE_HZ) -> dict[str, np.ndarray]:
-    """Publish ``frames`` cyclically until ``stop``; per frame: phase, stamp and lateness."""
-    publishers = {phase: node.create_publisher(FlashFrame, flash_frame_topic(phase),
-                                               qos_profile_system_default)
-                  for phase in Phase}  # REP-2003 system default QoS, as camera_node
-    period_ns = round(1e9 / rate_hz)
-    phases, stamps_ns, late_ns = [], [], []
-    start_ns = time.monotonic_ns()
-    start_wall_ns = time.time_ns()  # the same instant on the clock the stamps use
-    counter = 0
-    while not stop.requested:
-        deadline_ns = start_ns + counter * period_ns
-        wait_ns = deadline_ns - time.monotonic_ns()
-        if wait_ns > 0:
-            time.sleep(wait_ns / 1e9)
-        frame = frames[counter % len(frames)]
-        frame.frame_counter = counter
-        frame.cycle_index = counter // len(DEFAULT_PATTERN)
-        late_ns.append(time.monotonic_ns() - deadline_ns)
-        stamp_ns = start_wall_ns + counter * period_ns
-        stamp = frame.header.stamp
-        stamp.sec, stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
-        frame.image.header.stamp = stamp
-        publishers[Phase(frame.phase)].publish(frame)
-        phases.append(frame.phase)
-        stamps_ns.append(stamp_ns)
-        counter += 1
-    return {'phase': np.array(phases, dtype=np.uint8),
-            'stamp_ns': np.array(stamps_ns, dtype=np.int64),
-            'late_ns': np.array(late_ns, dtype=np.int64)}
+    """Publish ``frames`` cyclically until ``stop``; per frame: counter, phase, stamp, lateness."""
+    images = {phase: [frame.image for frame in frames if frame.phase == phase]
+              for phase in DEFAULT_PATTERN}
+    # REP-2003 system default QoS, as camera_node
+    player = FramePlayer(node, images, rate_hz, qos=qos_profile_system_default)
+    player.run(lambda: stop.requested)
+    sent = player.ledger
+    return {'counter': np.array([slot.counter for slot in sent], dtype=np.int64),
+            'phase': np.array([slot.phase for slot in sent], dtype=np.uint8),
+            'stamp_ns': np.array([slot.stamp_ns for slot in sent], dtype=np.int64),
+            'late_ns': np.array([slot.late_ns for slot in sent], dtype=np.int64)}
 
 
 def write_stats(path: Path, stats: dict[str, np.ndarray]) -> None:
@@ -137,8 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         frames = load_frames(args.bag)
     except FrameSourceError as error:
-        print(f'{PROGRAM}: error: {error}', file=sys.stderr)
-        return 2
+        return fail(PROGRAM, error, EXIT_BAD_INPUT)
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node('system_benchmark_frame_source')
     try:

@@ -14,12 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-import os
 from pathlib import Path
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -40,12 +37,8 @@ from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT
 from antispoof_ros.paths import SOURCE_TREE
 from antispoof_ros.tools.benchmarks.system import statistics
 from antispoof_ros.tools.benchmarks.system.statistics import NS_PER_S, in_window, latency_summary
-from antispoof_ros.tools.harness.local_dds import (
-    fast_dds_files,
-    local_dds_environment,
-    remove_fast_dds_files,
-)
-from antispoof_ros.tools.harness.process_stats import process_cpu_seconds, process_memory_kib
+from antispoof_ros.tools.harness.local_dds import local_dds_environment
+from antispoof_ros.tools.harness.processes import NodeProcess, NodeProcesses, log_folder
 
 REPO = SOURCE_TREE
 DEFAULT_PARAMS = REPO / 'config' / 'antispoof.yaml'
@@ -53,7 +46,6 @@ LAYOUTS = ('separate', 'single')
 FRAME_SOURCE = 'frame_source'
 STARTUP_TIMEOUT_S = 120.0  # frame loading, dlib and onnxruntime start on a busy machine
 DRAIN_S = 2.0
-STOP_TIMEOUT_S = 15.0
 MINUTE_S = 60.0
 # /diagnostics status names end with these (``<node name>: landmarks`` / ``: liveness``)
 LANDMARK_STATUS, LIVENESS_STATUS = ': landmarks', ': liveness'
@@ -104,46 +96,6 @@ def layout_commands(layout: str, params_file: Path) -> dict[str, list[str]]:
 
 
 @dataclass
-class Child:
-    """A process this benchmark started, its output going to a log file."""
-
-    name: str
-    process: subprocess.Popen
-    log: Path
-
-    def last_line(self) -> str:
-        """The last line the process wrote."""
-        lines = self.log.read_text(errors='replace').strip().splitlines() or ['(no output)']
-        return lines[-1].strip()
-
-    def problem(self) -> str | None:
-        """Why the process can no longer take part, or None while it runs."""
-        if self.process.poll() is None:
-            return None
-        return f'{self.name} exited with code {self.process.returncode}: {self.last_line()}'
-
-    def stop(self) -> None:
-        """SIGINT (the nodes exit cleanly on it), SIGKILL if that is ignored."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def start_child(name: str, command: list[str], folder: Path,
-                environment: dict[str, str]) -> Child:
-    """Start ``command`` in its own session, so only this benchmark signals it."""
-    log = folder / f'{name}.log'
-    with log.open('w') as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
-                                   cwd=REPO, env=environment, start_new_session=True)
-    return Child(name, process, log)
-
-
-@dataclass
 class Observer:
     """Records every EyeCorners, LivenessResult and the newest /diagnostics per node."""
 
@@ -185,7 +137,7 @@ class Observer:
 class Spinner:
     """Spins the observer while watching that every child still runs."""
 
-    def __init__(self, executor: SingleThreadedExecutor, children: list[Child]) -> None:
+    def __init__(self, executor: SingleThreadedExecutor, children: list[NodeProcess]) -> None:
         self.executor = executor
         self.children = children
 
@@ -230,11 +182,10 @@ class Window:
         """Length of the window."""
         return (self.end_ns - self.start_ns) / NS_PER_S
 
-    def sample_rss(self, children: list[Child]) -> None:
+    def sample_rss(self, children: list[NodeProcess]) -> None:
         """Append every process's current resident memory."""
         for child in children:
-            self.rss_kib.setdefault(child.name, []).append(
-                process_memory_kib(child.process.pid, 'VmRSS'))
+            self.rss_kib.setdefault(child.name, []).append(child.rss_kib())
 
 
 def distinct_domains(count: int) -> list[int]:
@@ -253,44 +204,40 @@ def run_layout(layout: str, settings: RunSettings, domain_id: int) -> dict:
     """Run ``layout`` on ``domain_id`` and return its report (see ``build_report``).
 
     The shared-memory-only profile must already be in this process's environment
-    (``local_dds.apply_local_dds_environment``) before its first participant starts.
+    (``local_dds.apply_local_dds_environment``) before its first participant starts. The
+    processes' logs stay in a temporary folder when the run fails, named in the error.
     """
     pair, landmark_phase = measured_pair(settings.params_file)
-    environment = {**os.environ, **local_dds_environment(domain_id)}
     commands = layout_commands(layout, settings.params_file)
-    shared_memory_before = fast_dds_files()
-    with tempfile.TemporaryDirectory(prefix='system_benchmark_') as folder:
-        stats_file = Path(folder) / 'frames.npz'
-        children: list[Child] = []
+    with (log_folder('system_benchmark_') as folder,
+          NodeProcesses(folder, local_dds_environment(domain_id)) as processes):
+        stats_file = folder / 'frames.npz'
         context = Context()
         try:
-            for name, command in commands.items():
-                children.append(start_child(name, command, Path(folder), environment))
-            source = start_child(FRAME_SOURCE, [
+            nodes = [processes.start(name, command, cwd=REPO)
+                     for name, command in commands.items()]
+            # started last, so stopped first: no frames while the nodes stop
+            source = processes.start(FRAME_SOURCE, [
                 sys.executable, '-m', 'antispoof_ros.tools.benchmarks.system.frame_source',
-                str(settings.bag), '--stats', str(stats_file)], Path(folder), environment)
-            children.insert(0, source)  # stopped first: no frames while the nodes stop
+                str(settings.bag), '--stats', str(stats_file)], cwd=REPO)
             # no rclpy handler: Ctrl-C is a plain KeyboardInterrupt, cleaned up below
             rclpy.init(context=context, domain_id=domain_id,
                        signal_handler_options=SignalHandlerOptions.NO)
-            observer, window = _observe(layout, settings, source, children[1:], context)
+            observer, window = _observe(layout, settings, source, nodes, context)
             source.stop()  # writes the per-frame record
-            if source.process.returncode != 0 or not stats_file.is_file():
+            if source.exit_code != 0 or not stats_file.is_file():
                 raise BenchmarkError(source.problem() or 'frame source wrote no statistics')
             frames = dict(np.load(stats_file))
         finally:
-            for child in children:
-                child.stop()
             rclpy.try_shutdown(context=context)
-            remove_fast_dds_files(shared_memory_before)
     report = build_report(layout, settings, pair, landmark_phase, frames, observer, window,
                           list(commands))
-    report['pids'] = {child.name: child.process.pid for child in children}  # all ended now
+    report['pids'] = {process.name: process.pid for process in processes}  # all ended now
     return report
 
 
-def _observe(layout: str, settings: RunSettings, source: Child, nodes: list[Child],
-             context: Context) -> tuple[Observer, Window]:
+def _observe(layout: str, settings: RunSettings, source: NodeProcess,
+             nodes: list[NodeProcess], context: Context) -> tuple[Observer, Window]:
     """Wait for the first pair, skip the warm-up, measure the window, stop frames, drain."""
     node = rclpy.create_node('system_benchmark_observer', context=context)
     executor = SingleThreadedExecutor(context=context)
@@ -307,8 +254,8 @@ def _observe(layout: str, settings: RunSettings, source: Child, nodes: list[Chil
                 spinner.until(lambda: observer.ready, STARTUP_TIMEOUT_S,
                               f'{layout}: no LivenessResult with a pair and diagnostics')
             except BenchmarkError as error:
-                last_lines = '; '.join(f"{child.name} last logged '{child.last_line()}'"
-                                       for child in nodes)
+                last_lines = '; '.join(f"{child.name} last logged '{child.last_error_line()}' "
+                                       f'(log: {child.where_logged})' for child in nodes)
                 raise BenchmarkError(
                     f'{error} (received {len(observer.corners)} EyeCorners, '
                     f'{len(observer.results)} LivenessResults, diagnostics of '
@@ -326,7 +273,7 @@ def _observe(layout: str, settings: RunSettings, source: Child, nodes: list[Chil
 
             spinner.for_seconds(settings.seconds, tick)
             _window_edge(window, children, observer, start=False)
-        source.process.send_signal(signal.SIGINT)  # no new frames; answers still come
+        source.send_signal(signal.SIGINT)  # no new frames; answers still come
         spinner.children = nodes
         spinner.for_seconds(DRAIN_S)
         window.diagnostics.append(dict(observer.diagnostics))
@@ -336,15 +283,15 @@ def _observe(layout: str, settings: RunSettings, source: Child, nodes: list[Chil
         node.destroy_node()
 
 
-def _window_edge(window: Window, children: list[Child], observer: Observer,
+def _window_edge(window: Window, children: list[NodeProcess], observer: Observer,
                  start: bool) -> None:
     """Sample time, CPU and memory at the start or the end of the measurement window."""
     now_ns = time.time_ns()
     for child in children:
-        cpu = process_cpu_seconds(child.process.pid)
+        cpu = child.cpu_seconds()
         window.cpu_s[child.name] = cpu - window.cpu_s.get(child.name, 0.0) if not start else cpu
         if not start:
-            window.peak_kib[child.name] = process_memory_kib(child.process.pid, 'VmHWM')
+            window.peak_kib[child.name] = child.peak_memory_kib()
     window.sample_rss(children)
     if start:
         window.start_ns = now_ns

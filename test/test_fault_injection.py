@@ -1,4 +1,4 @@
-"""Fault injection (issue #8): every scenario against the real node executables.
+"""Fault injection: every scenario against the real node executables.
 
 The scenarios run once per module (about 30 s: node start-ups dominate); each test then checks
 one scenario's row. Fast tests cover the pieces the verdicts rest on (injectors, ledger,
@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 import math
 
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import Point32
 from node_process import spin_until
 import numpy as np
 import pytest
@@ -20,15 +19,19 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from std_msgs.msg import Header
 
-from antispoof_ros.flash import DEFAULT_PATTERN, Phase
+from antispoof_ros.camera.phase_labels import counter_label
+from antispoof_ros.eye_corners import EyeCornerPoints
+from antispoof_ros.flash import Phase
 from antispoof_ros.liveness.pairing import StreamAnomaly, StreamMonitor
+from antispoof_ros.liveness.pipeline import corners_inside
 from antispoof_ros.msg import EyeCorners, FlashFrame, LivenessResult
 from antispoof_ros.nodes.image_conversion import array_to_image
-from antispoof_ros.nodes.liveness_node import LivenessNode, corners_inside
+from antispoof_ros.nodes.liveness_node import LivenessNode
+from antispoof_ros.nodes.messages import eye_corners_message, flash_frame_message, frame_header
 from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
 from antispoof_ros.tools.fault_injection import (
+    BY_NAME,
     FAULT_CYCLES,
     MALFORMED_KINDS,
     RECOVERY_LIMIT_S,
@@ -43,6 +46,7 @@ from antispoof_ros.tools.fault_injection import (
     ReorderCycles,
     ScenarioResult,
     anomaly_increase,
+    check_expectations,
     main,
     malformed,
     report,
@@ -71,6 +75,8 @@ EXACT = {'camera_node.reconnects', 'landmark_node.restarts', 'liveness_node.rest
          'liveness_node.input_duplicate', 'liveness_node.pairs_out_of_order'}
 # Faults that leave the node without a valid pair for longer than its timeout.
 STARVING = {'landmark_kill', 'frames_dropped', 'frames_reordered', 'malformed_burst'}
+# Faults that restart a node: its start-up is reported apart from the recovery.
+RESTARTS = {'landmark_kill', 'liveness_restart'}
 
 
 @pytest.fixture(scope='module')
@@ -91,6 +97,8 @@ def test_fault_degrades_to_unknown_recovers_within_a_second_and_is_counted(
     if name in STARVING:
         assert result.unknown_during > 0, result.row()
     assert result.recovery_s is not None and result.recovery_s <= RECOVERY_LIMIT_S, result.row()
+    assert (result.startup_s is not None and result.startup_s > 0) == (name in RESTARTS), (
+        result.row())
     for counter, least in EXPECTED_RISES[name].items():
         rise = result.counters_up.get(counter, 0)
         assert rise == least if counter in EXACT else rise >= least, (counter, result.row())
@@ -98,22 +106,20 @@ def test_fault_degrades_to_unknown_recovers_within_a_second_and_is_counted(
 
 
 # -- the pieces the verdicts rest on ------------------------------------------------------------
-def _frame(counter: int) -> FlashFrame:
-    position = counter % len(DEFAULT_PATTERN)
-    header = Header()
-    header.stamp.sec = counter
-    return FlashFrame(header=header, phase=int(DEFAULT_PATTERN[position]), frame_counter=counter,
-                      cycle_index=counter // 4, position_in_cycle=position,
-                      image=array_to_image(np.full((8, 8), counter % 256, np.uint8), 'mono8',
-                                           header))
+def _frame(counter: int, pixels: np.ndarray | None = None) -> FlashFrame:
+    header = frame_header(counter * 1_000_000_000)
+    if pixels is None:
+        pixels = np.full((8, 8), counter % 256, np.uint8)
+    return flash_frame_message(counter_label(counter), header,
+                               array_to_image(pixels, 'mono8', header))
 
 
 def _slot(counter: int) -> list[Outgoing]:
     frame = _frame(counter)
-    items = [Outgoing(flash_frame_topic(DEFAULT_PATTERN[counter % 4]), frame, counter)]
+    items = [Outgoing(flash_frame_topic(Phase(frame.phase)), frame, counter)]
     if frame.phase == Phase.FRONT:
-        items.append(Outgoing(EYE_CORNERS, EyeCorners(header=frame.header,
-                                                      frame_counter=counter), counter))
+        items.append(Outgoing(EYE_CORNERS, eye_corners_message(frame.header, counter, None),
+                              counter))
     return items
 
 
@@ -166,7 +172,7 @@ def test_malformed_copies_leave_the_original_intact() -> None:
 def test_ledger_accepts_only_an_intact_front_right_pair_with_its_corners() -> None:
     ledger = Ledger()
     for counter in range(8):
-        ledger.add_frame(counter, int(DEFAULT_PATTERN[counter % 4]), counter)
+        ledger.add_frame(counter, int(counter_label(counter).phase), counter)
     ledger.corners.update({1, 5})
     assert ledger.valid_pair(1, 2) and ledger.valid_pair(5, 6)
     assert not ledger.valid_pair(1, 3) and not ledger.valid_pair(2, 3)
@@ -191,11 +197,28 @@ def test_counter_totals_survive_a_node_restart_and_only_anomalies_are_reported()
 def test_report_names_every_failed_expectation() -> None:
     held = ScenarioResult('frames_dropped', 46, 'frames', recovery_s=0.2,
                           counters_up={'liveness_node.input_missing': 31})
-    failed = ScenarioResult('landmark_kill', 1, 'SIGKILL', failures=['no recovery within 1.0 s'])
+    failed = ScenarioResult('landmark_kill', 1, 'SIGKILL', startup_s=1.37,
+                            failures=['no recovery within 1.0 s'])
     text = report([held, failed])
     assert 'liveness_node.input_missing +31' in held.row() and 'never' in failed.row()
+    assert '1.37 s' in failed.row() and '1.37' not in held.row()
     assert 'FAILED landmark_kill: no recovery within 1.0 s' in text
+    assert 'worst recovery 0.20 s (node start-ups up to 1.37 s before it)' in text
     assert 'frames_dropped:' not in text and text.endswith('1 scenario(s) failed')
+
+
+def test_start_up_of_a_restarted_node_does_not_count_against_recovery() -> None:
+    expectation = BY_NAME['landmark_kill'].expectation
+    counters = dict.fromkeys(expectation.counters, 1)
+    slow_start = ScenarioResult('landmark_kill', 1, 'SIGKILL', unknown_during=3,
+                                recovery_s=0.3, startup_s=5.0, counters_up=counters)
+    check_expectations(slow_start, expectation)
+    assert slow_start.ok, slow_start.failures
+    late = ScenarioResult('landmark_kill', 1, 'SIGKILL', unknown_during=3,
+                          recovery_s=RECOVERY_LIMIT_S + 0.01, startup_s=0.1,
+                          counters_up=counters)
+    check_expectations(late, expectation)
+    assert late.failures == [f'no recovery within {RECOVERY_LIMIT_S:.1f} s']
 
 
 def test_cli_refuses_an_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> None:
@@ -233,13 +256,17 @@ class LivenessUnderTest:
     results: list[LivenessResult] = field(default_factory=list)
     diagnostics: list[dict[str, str]] = field(default_factory=list)
 
+    def pair_results(self) -> list[LivenessResult]:
+        # the node's timeout notices (no frame B) come whenever the executor is slow
+        return [result for result in self.results if result.frame_counter_b]
+
     def on_diagnostics(self, message: DiagnosticArray) -> None:
         self.diagnostics += [{kv.key: kv.value for kv in s.values} for s in message.status]
 
     def report(self) -> dict[str, str]:
         """The node's diagnostics values, published now."""
         reports = len(self.diagnostics)
-        self.node.publish_diagnostics()
+        self.node.diagnostics.publish()
         assert spin_until(self.executor, lambda: len(self.diagnostics) > reports, timeout=5)
         return self.diagnostics[-1]
 
@@ -264,17 +291,10 @@ def liveness(ros_context: Context) -> Iterator[LivenessUnderTest]:
 
 def _pair(counter_a: int, pixels: np.ndarray, corner_xy: tuple[float, float]
           ) -> tuple[FlashFrame, FlashFrame, EyeCorners]:
-    frames = []
-    for counter in (counter_a, counter_a + 1):
-        frame = _frame(counter)
-        frame.image = array_to_image(pixels, 'mono8', frame.header)
-        frames.append(frame)
+    frame_a, frame_b = _frame(counter_a, pixels), _frame(counter_a + 1, pixels)
     x, y = corner_xy
-    corners = EyeCorners(
-        header=frames[0].header, status=EyeCorners.STATUS_OK, frame_counter=counter_a,
-        right_eye_outer=Point32(x=x, y=y), right_eye_inner=Point32(x=x + 20, y=y),
-        left_eye_outer=Point32(x=x + 80, y=y), left_eye_inner=Point32(x=x + 60, y=y))
-    return frames[0], frames[1], corners
+    points = EyeCornerPoints((x, y), (x + 20, y), (x + 80, y), (x + 60, y))
+    return frame_a, frame_b, eye_corners_message(frame_a.header, counter_a, points)
 
 
 def test_unusable_pairs_are_counted_and_corners_outside_the_frame_are_never_scored(
@@ -287,8 +307,8 @@ def test_unusable_pairs_are_counted_and_corners_outside_the_frame_are_never_scor
     truncated[1].image.data = truncated[1].image.data[:100]
     for pair in (good, outside, truncated):
         liveness.node.on_pair(*pair)
-    results = liveness.results
-    assert spin_until(liveness.executor, lambda: len(results) == 3, timeout=5)
+    assert spin_until(liveness.executor, lambda: len(liveness.pair_results()) == 3, timeout=5)
+    results = liveness.pair_results()
     assert not math.isnan(results[0].score)
     assert [math.isnan(r.score) for r in results[1:]] == [True, True]
     assert {r.reason for r in results[1:]} == {LivenessResult.REASON_BAD_INPUT}
@@ -318,4 +338,4 @@ def test_lost_and_duplicated_inputs_are_counted_though_no_set_reaches_the_valida
         executor.remove_node(feeder)
         feeder.destroy_node()
     assert (report['input_missing'], report['input_duplicate']) == ('3', '1')
-    assert report['pairs_accepted'] == '0' and not liveness.results
+    assert report['pairs_accepted'] == '0' and not liveness.pair_results()

@@ -1,0 +1,7 @@
+"""``python -m antispoof_ros.tools.fault_injection [--only NAME ...]``."""
+
+import sys
+
+from antispoof_ros.tools.fault_injection.cli import main
+
+sys.exit(main())

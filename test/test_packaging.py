@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import xml.etree.ElementTree as ET
 
 from node_process import REPO
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from antispoof_ros.flash import Phase
 from antispoof_ros.msg import FlashFrame
@@ -37,5 +41,66 @@ def test_package_xml_lists_the_ros_dependencies() -> None:
                    'message_filters', 'rosidl_default_generators', 'rosidl_default_runtime',
                    'builtin_interfaces'):
         assert needed in deps, needed
+    # the offline work's packages are setup.py extras, not rig dependencies
+    assert {'python3-matplotlib', 'python3-torch', 'python3-tqdm'}.isdisjoint(deps)
     assert root.findtext('export/build_type') == 'ament_cmake'
     assert root.findtext('member_of_group') == 'rosidl_interface_packages'
+
+
+def _setup_py_constant(name: str) -> object:
+    """A literal assigned at the top level of setup.py (read without running setup())."""
+    tree = ast.parse((REPO / 'setup.py').read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(target, ast.Name) and target.id == name for target in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f'setup.py assigns no {name}')
+
+
+def _pins() -> dict[str, Version]:
+    """requirements.txt as {canonical name: pinned version}; every line must be an exact pin."""
+    pins = {}
+    for line in (REPO / 'requirements.txt').read_text().splitlines():
+        line = line.split('#', 1)[0].strip()
+        if not line:
+            continue
+        requirement = Requirement(line)
+        (specifier,) = requirement.specifier
+        assert specifier.operator == '==', f'not an exact pin: {line}'
+        pins[canonicalize_name(requirement.name)] = Version(specifier.version)
+    return pins
+
+
+def _declared() -> dict[str, list[Requirement]]:
+    """setup.py's dependencies by group: 'install_requires' and one entry per extra."""
+    extras = _setup_py_constant('EXTRAS_REQUIRE')
+    assert isinstance(extras, dict)
+    groups = {'install_requires': _setup_py_constant('INSTALL_REQUIRES'), **extras}
+    return {group: [Requirement(text) for text in texts] for group, texts in groups.items()}
+
+
+def test_every_declared_dependency_is_pinned_in_requirements_txt() -> None:
+    pins = _pins()
+    for group, requirements in _declared().items():
+        for requirement in requirements:
+            name = canonicalize_name(requirement.name)
+            assert name in pins, f'{requirement.name} ({group}) is not pinned in requirements.txt'
+            assert requirement.specifier.contains(pins[name]), (
+                f'{requirement} ({group}) excludes the pinned {pins[name]}')
+
+
+def test_requirements_txt_pins_only_ros_and_declared_packages() -> None:
+    """The venv installs ROS wheels plus what setup.py declares: nothing unexplained."""
+    declared = {canonicalize_name(requirement.name)
+                for requirements in _declared().values() for requirement in requirements}
+    rest = {name for name in _pins() if not name.startswith('ros-') and name != 'catkin-pkg'}
+    assert rest == declared
+
+
+def test_the_rig_install_needs_no_training_or_ros_wheels() -> None:
+    runtime = {canonicalize_name(requirement.name)
+               for requirement in _declared()['install_requires']}
+    assert {'torch', 'matplotlib', 'onnx', 'rosbags', 'pytest'}.isdisjoint(runtime)
+    assert not any(name.startswith('ros-') for name in runtime)
+    assert {'numpy', 'onnxruntime', 'pypylon', 'dlib-bin'} <= runtime
+    assert set(_declared()) == {'install_requires', 'bags', 'train', 'tools', 'test'}

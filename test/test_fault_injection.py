@@ -30,28 +30,31 @@ from antispoof_ros.nodes.image_conversion import array_to_image
 from antispoof_ros.nodes.liveness_node import LivenessNode
 from antispoof_ros.nodes.messages import eye_corners_message, flash_frame_message, frame_header
 from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
-from antispoof_ros.tools.fault_injection import (
-    BY_NAME,
-    FAULT_CYCLES,
-    MALFORMED_KINDS,
-    RECOVERY_LIMIT_S,
-    SCENARIOS,
-    UNPLUGS,
+from antispoof_ros.tools.fault_injection.feed import Ledger
+from antispoof_ros.tools.fault_injection.judge import (
     CumulativeCounters,
-    DropFrames,
-    DuplicateMessages,
-    Ledger,
-    MalformedBurst,
-    Outgoing,
-    ReorderCycles,
     ScenarioResult,
     anomaly_increase,
     check_expectations,
-    main,
-    malformed,
     report,
-    run_scenarios,
 )
+from antispoof_ros.tools.fault_injection.runner import main, run_scenarios
+from antispoof_ros.tools.fault_injection.scenarios import (
+    BY_NAME,
+    RECOVERY_LIMIT_S,
+    SCENARIOS,
+    UNPLUGS,
+)
+from antispoof_ros.tools.fault_injection.scene import (
+    FAULT_CYCLES,
+    MALFORMED_KINDS,
+    DropFrames,
+    DuplicateMessages,
+    MalformedBurst,
+    ReorderCycles,
+    malformed,
+)
+from antispoof_ros.tools.harness.frame_player import Outgoing
 
 pytestmark = pytest.mark.ros
 

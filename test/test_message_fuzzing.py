@@ -37,11 +37,11 @@ from antispoof_ros.nodes.image_conversion import MAX_PIXELS
 from antispoof_ros.nodes.landmark_node import LandmarkNode
 from antispoof_ros.nodes.liveness_node import LivenessNode
 from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
-from antispoof_ros.tools.fault_injection import (
+from antispoof_ros.tools.fault_injection.runner import deleted_shared_memory
+from antispoof_ros.tools.fault_injection.scene import (
     CORNER_DEFECTS,
     FRAME_DEFECTS,
     Scene,
-    deleted_shared_memory,
     make_scene,
     malformed,
     slot_header,

@@ -22,8 +22,7 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], None])
     if not target.parent.is_dir():
         raise FileNotFoundError(f'output directory {target.parent} does not exist')
     handle = tempfile.NamedTemporaryFile(
-        dir=target.parent, prefix=f'.{target.name}.', suffix='.partial', delete=False
-    )
+        dir=target.parent, prefix=f'.{target.name}.', suffix='.partial', delete=False)
     try:
         with handle:
             write(handle)

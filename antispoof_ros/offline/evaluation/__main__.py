@@ -1,10 +1,4 @@
-r"""Build an evaluation report from saved score files.
-
-Example::
-
-    python -m antispoof_ros.offline.evaluation --scores p2_scores.npz --out reports/p2 \
-        --model models/p2.onnx --input-type P2 --threshold centre100 \
-        --compare P1=p1_scores.npz --compare P3=p3_scores.npz --history p2_history.json
+"""Build an evaluation report from saved score files.
 
 Score files (.npz or .csv) hold the columns score, label, species, split, subject. The
 threshold is chosen on the validation rows (``--val-split``, from ``--val-scores`` or the

@@ -29,7 +29,7 @@ and the evaluation carries a note saying why, never a silent 0.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 import math
 from typing import Any
 
@@ -77,18 +77,14 @@ class Presentations:
         if scores.ndim != 1 or labels.ndim != 1 or species.ndim != 1:
             raise ValueError('scores, labels and species must be 1-D')
         if not len(scores) == len(labels) == len(species):
-            raise ValueError(
-                f'scores, labels and species differ in length '
-                f'({len(scores)}, {len(labels)}, {len(species)})'
-            )
+            raise ValueError(f'scores, labels and species differ in length '
+                             f'({len(scores)}, {len(labels)}, {len(species)})')
         if len(scores) == 0:
             raise ValueError('no presentations to evaluate')
         if not np.all(np.isfinite(scores)):
             raise ValueError(f'{int(np.sum(~np.isfinite(scores)))} scores are NaN or infinite')
-        if labels.dtype.kind in 'biuf':
-            valid_label = np.isin(labels, (ATTACK_LABEL, BONA_FIDE_LABEL))
-        else:
-            valid_label = np.zeros(len(labels), dtype=bool)
+        valid_label = (np.isin(labels, (ATTACK_LABEL, BONA_FIDE_LABEL))
+                       if labels.dtype.kind in 'biuf' else np.zeros(len(labels), dtype=bool))
         if not np.all(valid_label):
             bad = sorted({str(v) for v in labels[~valid_label]})[:5]
             raise ValueError(f'labels must be 0 (attack) or 1 (bona fide), found {", ".join(bad)}')
@@ -98,13 +94,11 @@ class Presentations:
             index = int(np.argmax(mismatch))
             raise ValueError(
                 f"species must be '{BONA_FIDE_SPECIES}' exactly for label {BONA_FIDE_LABEL}: "
-                f"row {index} has label {labels[index]} and species '{species[index]}'"
-            )
+                f"row {index} has label {labels[index]} and species '{species[index]}'")
         if np.any(species == ''):
             raise ValueError(f'row {int(np.argmax(species == ""))} has an empty species')
-        object.__setattr__(self, 'scores', scores)
-        object.__setattr__(self, 'labels', labels)
-        object.__setattr__(self, 'species', species)
+        for name, value in (('scores', scores), ('labels', labels), ('species', species)):
+            object.__setattr__(self, name, value)
 
     @property
     def bona_fide_scores(self) -> np.ndarray:
@@ -121,9 +115,8 @@ class Presentations:
         return self.scores[(self.labels == ATTACK_LABEL) & (self.species == species)]
 
 
-def _share_classified(
-    sorted_scores: np.ndarray, thresholds: np.ndarray, as_bona_fide: bool
-) -> np.ndarray:
+def _share_classified(sorted_scores: np.ndarray, thresholds: np.ndarray,
+                      as_bona_fide: bool) -> np.ndarray:
     """Share of scores classified bona fide (>= threshold) or attack (< threshold) at each one.
 
     Counted, then divided once, so rates are exact fractions; NaN when there are no scores.
@@ -177,12 +170,9 @@ def error_rates(presentations: Presentations, thresholds: np.ndarray) -> DetCurv
     return DetCurve(
         thresholds=thresholds,
         bpcer=_share_classified(bona_fide, thresholds, as_bona_fide=False),
-        apcer_by_species={
-            name: _share_classified(
-                np.sort(presentations.attack_scores(name)), thresholds, as_bona_fide=True
-            )
-            for name in species
-        },
+        apcer_by_species={name: _share_classified(np.sort(presentations.attack_scores(name)),
+                                                  thresholds, as_bona_fide=True)
+                          for name in species},
         apcer_pooled=_share_classified(attacks, thresholds, as_bona_fide=True),
     )
 
@@ -202,9 +192,8 @@ class OperatingPoint:
 
 
 def _point(curve: DetCurve, index: int) -> OperatingPoint:
-    return OperatingPoint(
-        float(curve.thresholds[index]), float(curve.apcer_max[index]), float(curve.bpcer[index])
-    )
+    return OperatingPoint(float(curve.thresholds[index]), float(curve.apcer_max[index]),
+                          float(curve.bpcer[index]))
 
 
 def bpcer_at_apcer(curve: DetCurve, apcer_limit: float) -> OperatingPoint:
@@ -216,8 +205,7 @@ def bpcer_at_apcer(curve: DetCurve, apcer_limit: float) -> OperatingPoint:
     """
     if not 0.0 <= apcer_limit <= 1.0:
         raise ValueError(f'APCER limit {apcer_limit} outside [0, 1]')
-    index = int(np.argmax(curve.apcer_max <= apcer_limit))
-    return _point(curve, index)
+    return _point(curve, int(np.argmax(curve.apcer_max <= apcer_limit)))
 
 
 def _logit(probability: float) -> float:
@@ -251,8 +239,7 @@ def equal_error_rate(curve: DetCurve) -> tuple[float, OperatingPoint]:
     With finitely many presentations the two rates seldom meet exactly; the EER is their
     mean at the closest threshold, so it is a rate the data really shows, not an interpolation.
     """
-    index = int(np.argmin(np.abs(curve.apcer_max - curve.bpcer)))
-    point = _point(curve, index)
+    point = _point(curve, int(np.argmin(np.abs(curve.apcer_max - curve.bpcer))))
     return (point.apcer_max + point.bpcer) / 2, point
 
 
@@ -276,22 +263,15 @@ class ThresholdChoice:
         elif self.target == 'eer':
             how = 'at the equal error rate of the validation split'
         elif self.target == 'centre100':
-            how = (
-                f'in the middle (logit scale) of the band where max APCER <= {BAND_LIMIT:.0%} and '
-                f'BPCER <= {BAND_LIMIT:.0%} on the validation split'
-            )
+            how = (f'in the middle (logit scale) of the band where max APCER <= {BAND_LIMIT:.0%}'
+                   f' and BPCER <= {BAND_LIMIT:.0%} on the validation split')
         else:
-            limit = APCER_LIMITS[self.target]
-            how = (
-                f'as the lowest threshold with max APCER <= {limit:.0%} on the validation split '
-                f'({self.target.upper()} operating point)'
-            )
+            how = (f'as the lowest threshold with max APCER <= {APCER_LIMITS[self.target]:.0%} on '
+                   f'the validation split ({self.target.upper()} operating point)')
         text = f'threshold {self.threshold:.6g} chosen {how}'
         if self.validation is not None:
-            text += (
-                f'; on validation: max APCER {self.validation.apcer_max:.2%}, '
-                f'BPCER {self.validation.bpcer:.2%}'
-            )
+            text += (f'; on validation: max APCER {self.validation.apcer_max:.2%}, '
+                     f'BPCER {self.validation.bpcer:.2%}')
         return text
 
 
@@ -305,19 +285,15 @@ def parse_threshold_target(text: str) -> str | float:
     except ValueError:
         value = math.nan
     if not 0.0 <= value <= 1.0:
-        raise ValueError(
-            f"threshold target '{text}' is neither one of {', '.join(THRESHOLD_TARGETS)} "
-            f'nor a number in [0, 1]'
-        )
+        raise ValueError(f"threshold target '{text}' is neither one of "
+                         f"{', '.join(THRESHOLD_TARGETS)} nor a number in [0, 1]")
     return value
 
 
-def choose_threshold(
-    val_scores: Sequence[float] | np.ndarray,
-    val_labels: Sequence[int] | np.ndarray,
-    val_species: Sequence[str] | np.ndarray,
-    target: str | float = DEFAULT_THRESHOLD_TARGET,
-) -> ThresholdChoice:
+def choose_threshold(val_scores: Sequence[float] | np.ndarray,
+                     val_labels: Sequence[int] | np.ndarray,
+                     val_species: Sequence[str] | np.ndarray,
+                     target: str | float = DEFAULT_THRESHOLD_TARGET) -> ThresholdChoice:
     """Choose the decision threshold on a validation split, to be applied unchanged to test.
 
     ``target``: ``'bpcer20'`` / ``'bpcer100'`` (lowest threshold with max APCER <= 5 % / 1 %
@@ -340,8 +316,7 @@ def choose_threshold(
         point = _point(error_rates(presentations, np.array([float(target)])), 0)
         return ThresholdChoice(point.threshold, 'fixed', point)
     raise ValueError(
-        f"unknown threshold target '{target}' (known: {', '.join(THRESHOLD_TARGETS)} or a number)"
-    )
+        f"unknown threshold target '{target}' (known: {', '.join(THRESHOLD_TARGETS)} or a number)")
 
 
 @dataclass(frozen=True)
@@ -371,23 +346,7 @@ class Evaluation:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy: NaN becomes None, since JSON has no NaN."""
-        return _json_ready(
-            {
-                'threshold': self.threshold,
-                'bona_fide_count': self.bona_fide_count,
-                'attack_counts': self.attack_counts,
-                'apcer': self.apcer,
-                'apcer_max': self.apcer_max,
-                'worst_species': self.worst_species,
-                'bpcer': self.bpcer,
-                'acer': self.acer,
-                'bpcer20': self.bpcer20,
-                'bpcer100': self.bpcer100,
-                'eer': self.eer,
-                'accuracy': self.accuracy,
-                'notes': list(self.notes),
-            }
-        )
+        return _json_ready(asdict(self))
 
 
 def _json_ready(value: Any) -> Any:
@@ -410,13 +369,11 @@ def _ordered_types(present: Iterable[str], expected: Sequence[str]) -> list[str]
     return [*expected, *sorted(present - set(expected))]
 
 
-def evaluate_at_threshold(
-    scores: Sequence[float] | np.ndarray,
-    labels: Sequence[int] | np.ndarray,
-    species: Sequence[str] | np.ndarray,
-    threshold: float,
-    expected_attack_types: Sequence[str] = DEFAULT_ATTACK_TYPES,
-) -> Evaluation:
+def evaluate_at_threshold(scores: Sequence[float] | np.ndarray,
+                          labels: Sequence[int] | np.ndarray,
+                          species: Sequence[str] | np.ndarray, threshold: float,
+                          expected_attack_types: Sequence[str] = DEFAULT_ATTACK_TYPES,
+                          ) -> Evaluation:
     """Classify with ``score >= threshold`` -> bona fide and compute every figure.
 
     ``expected_attack_types`` are reported even when this split has none of them, as NaN
@@ -442,10 +399,8 @@ def evaluate_at_threshold(
     for missing in (name for name in expected_attack_types if name not in present_types):
         apcer[missing] = math.nan
         attack_counts[missing] = 0
-        notes.append(
-            f"no attack presentations of type '{missing}': its APCER and accuracy are NaN, "
-            'and max APCER covers only the species present'
-        )
+        notes.append(f"no attack presentations of type '{missing}': its APCER and accuracy are "
+                     'NaN, and max APCER covers only the species present')
     if not present_types:
         notes.append('no attack presentations: APCER, ACER, BPCER20, BPCER100 and EER are NaN')
         apcer_max, worst_species = math.nan, None
@@ -466,18 +421,6 @@ def evaluate_at_threshold(
         accuracy[name] = _fraction(~accepted[is_attack & (types == name)])
     accuracy['overall'] = _fraction(accepted == ~is_attack)
 
-    return Evaluation(
-        threshold=float(threshold),
-        bona_fide_count=int(np.sum(~is_attack)),
-        attack_counts=attack_counts,
-        apcer=apcer,
-        apcer_max=apcer_max,
-        worst_species=worst_species,
-        bpcer=bpcer,
-        acer=(apcer_max + bpcer) / 2,
-        bpcer20=bpcer20,
-        bpcer100=bpcer100,
-        eer=eer,
-        accuracy=accuracy,
-        notes=tuple(notes),
-    )
+    return Evaluation(float(threshold), int(np.sum(~is_attack)), attack_counts, apcer,
+                      apcer_max, worst_species, bpcer, (apcer_max + bpcer) / 2, bpcer20,
+                      bpcer100, eer, accuracy, tuple(notes))

@@ -56,9 +56,8 @@ def _det_lower_limit(presentations: Presentations) -> float:
     """Lowest axis rate: the decade at or below half the finest step the data can show."""
     counts = [len(presentations.attack_scores(name)) for name in presentations.attack_species]
     finest = 1 / max(len(presentations.bona_fide_scores), *counts)
-    return max(
-        (limit for limit in DET_LOWER_LIMITS if limit <= finest / 2), default=DET_LOWER_LIMITS[0]
-    )
+    return max((limit for limit in DET_LOWER_LIMITS if limit <= finest / 2),
+               default=DET_LOWER_LIMITS[0])
 
 
 def _apcer_lines(curve: DetCurve) -> list[np.ndarray]:
@@ -66,12 +65,8 @@ def _apcer_lines(curve: DetCurve) -> list[np.ndarray]:
     return [*curve.apcer_by_species.values(), curve.apcer_pooled, curve.apcer_max]
 
 
-def plot_det(
-    presentations: Presentations,
-    path: Path,
-    threshold: float | None = None,
-    title: str = 'DET curve',
-) -> None:
+def plot_det(presentations: Presentations, path: Path, threshold: float | None = None,
+             title: str = 'DET curve') -> None:
     """DET curve on normal-deviate axes (ISO/IEC 19795-1 style): APCER across, BPCER up.
 
     One line per PAI species, one for all attack presentations pooled and a dashed one for
@@ -110,11 +105,10 @@ def plot_det(
                           xytext=(3, 4), textcoords='offset points', fontsize=8,
                           color=REFERENCE_COLOUR)
     ticks = [tick for tick in DET_TICKS if lower <= tick <= DET_UPPER]
-    tick_labels = [f'{tick * 100:g}' for tick in ticks]
-    axes.set_xticks(_probit(ticks, lower), tick_labels)
-    axes.set_yticks(_probit(ticks, lower), tick_labels)
-    axes.set_xlim(*_probit([lower, DET_UPPER], lower))
-    axes.set_ylim(*_probit([lower, DET_UPPER], lower))
+    for set_ticks, set_limits in ((axes.set_xticks, axes.set_xlim),
+                                  (axes.set_yticks, axes.set_ylim)):
+        set_ticks(_probit(ticks, lower), [f'{tick * 100:g}' for tick in ticks])
+        set_limits(*_probit([lower, DET_UPPER], lower))
     axes.set_xlabel('APCER (%): attack presentations classified as bona fide')
     axes.set_ylabel('BPCER (%): bona fide presentations classified as attacks')
     axes.grid(True, color='0.85')
@@ -126,11 +120,8 @@ def plot_det(
     figure.savefig(path, dpi=DPI)
 
 
-def plot_training_history(
-    history: Sequence[Mapping[str, float]],
-    path: Path,
-    title: str = 'Training history',
-) -> None:
+def plot_training_history(history: Sequence[Mapping[str, float]], path: Path,
+                          title: str = 'Training history') -> None:
     """Loss, accuracy and learning rate per epoch, like thesis figures 4.1-4.9.
 
     Each entry needs ``epoch, loss, val_loss, accuracy, val_accuracy, lr``; optional
@@ -150,8 +141,7 @@ def plot_training_history(
 
     figure = Figure(figsize=(8, 8.5))
     loss_axes, accuracy_axes, lr_axes = figure.subplots(
-        3, 1, sharex=True, gridspec_kw={'height_ratios': (3, 3, 1.4)}
-    )
+        3, 1, sharex=True, gridspec_kw={'height_ratios': (3, 3, 1.4)})
     loss_axes.plot(epochs, column['loss'], label='training')
     loss_axes.plot(epochs, column['val_loss'], label='validation')
     loss_axes.set_ylabel('loss (binary cross-entropy)')
@@ -176,12 +166,9 @@ def plot_training_history(
     figure.savefig(path, dpi=DPI)
 
 
-def plot_score_histograms(
-    presentations: Presentations,
-    path: Path,
-    threshold: float | None = None,
-    title: str = 'Scores per PAI species',
-) -> None:
+def plot_score_histograms(presentations: Presentations, path: Path,
+                          threshold: float | None = None,
+                          title: str = 'Scores per PAI species') -> None:
     """One histogram of scores per group (bona fide, then each PAI species), log counts.
 
     Log counts keep the few misclassified presentations visible beside the many correct ones.

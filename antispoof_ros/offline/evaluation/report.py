@@ -156,8 +156,7 @@ def load_score_table(path: Path) -> ScoreTable:
         labels = labels.astype(np.int64)
     try:
         presentations = Presentations(
-            _parse_numbers(path, 'score', columns['score']), labels, columns['species']
-        )
+            _parse_numbers(path, 'score', columns['score']), labels, columns['species'])
         return ScoreTable(presentations, columns['split'], columns['subject'])
     except ValueError as error:
         raise ScoreFileError(f'{path}: {error}') from None
@@ -317,8 +316,7 @@ def _metrics_json(request: ReportRequest, evaluation: Evaluation, figures: Seque
         'metrics': evaluation.to_dict(),
         'accuracy_by_input_type': {
             name: row.to_dict()['accuracy']
-            for name, row in {request.input_type: evaluation, **other}.items()
-        },
+            for name, row in {request.input_type: evaluation, **other}.items()},
         'figures': list(figures),
     }
     return json.dumps(document, indent=2, allow_nan=False) + '\n'
@@ -332,8 +330,7 @@ def write_report(out_dir: Path, request: ReportRequest) -> Evaluation:
     """
     data = request.test.presentations
     evaluation = evaluate_at_threshold(
-        data.scores, data.labels, data.species, request.choice.threshold
-    )
+        data.scores, data.labels, data.species, request.choice.threshold)
     out_dir = Path(out_dir).absolute()
     created = next((folder for folder in (*reversed(out_dir.parents), out_dir)
                     if not folder.exists()), None)

@@ -1,7 +1,4 @@
-r"""Train a dlib HOG face detector on synthetic front-flash frames, ahead and camera poses.
-
-    python -m antispoof_ros.offline.landmark_training.detector_training \
-        --out antispoof_ros/models/face_detector_synthetic.svm [--scenarios 400] [--cycles 2]
+"""Train a dlib HOG face detector on synthetic front-flash frames, ahead and camera poses.
 
 dlib's built-in detector is made for frontal photographs: on the 'ahead' pose (the driver
 looks at the road, about 35 deg above the camera's axis) it finds a third to two thirds of

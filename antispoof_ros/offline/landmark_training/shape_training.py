@@ -1,9 +1,4 @@
-r"""Train dlib shape predictors for the four eye corners on frames with known corners.
-
-    python -m antispoof_ros.offline.landmark_training.shape_training \
-        --out antispoof_ros/models/eye_corners_synthetic.dat \
-        --refine-out antispoof_ros/models/eye_corners_synthetic_refine.dat \
-        [--detector antispoof_ros/models/face_detector_synthetic.svm] [--scenarios 400]
+"""Train dlib shape predictors for the four eye corners on frames with known corners.
 
 dlib's public 5-point model is trained on photographs; on the renderer's mannequin-like faces
 its corners land 15-25 px from the ground truth even where the face is found, and drawing

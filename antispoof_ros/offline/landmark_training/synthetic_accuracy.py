@@ -1,8 +1,5 @@
 """Eye-corner accuracy on synthetic NIR front-flash frames, per pose and lighting.
 
-    python -m antispoof_ros.offline.landmark_training.synthetic_accuracy [--subjects 6]
-        [--cycles 4] [--species live] [--model five-point|synthetic|both] [--workers 2]
-
 Renders full 1920x1200 front-flash frames of the synthetic protocol's held-out test subjects
 (and its test mask) for every pose and lighting, ``--cycles`` independent samples (head position,
 angles, gaze) of each, locates the corners with a fresh tracker per

@@ -25,12 +25,8 @@ OPSET_VERSION = 17
 BATCH_AXIS_NAME = 'batch'
 
 
-def export_onnx(
-    model: MobileNetV2Classifier,
-    metadata: ModelMetadata,
-    path: str | os.PathLike,
-    dynamic_batch: bool = True,
-) -> Path:
+def export_onnx(model: MobileNetV2Classifier, metadata: ModelMetadata, path: str | os.PathLike,
+                dynamic_batch: bool = True) -> Path:
     """Write ``model`` (sigmoid applied, eval mode) with ``metadata`` to ``path`` atomically.
 
     The caller's model is not modified (a CPU copy is exported). ``dynamic_batch=False``
@@ -44,8 +40,7 @@ def export_onnx(
     buffer = io.BytesIO()
     dynamic_axes = (
         {INPUT_NAME: {0: BATCH_AXIS_NAME}, OUTPUT_NAME: {0: BATCH_AXIS_NAME}}
-        if dynamic_batch else None
-    )
+        if dynamic_batch else None)
     with warnings.catch_warnings():
         # The legacy (TorchScript) exporter is deprecated but needs no extra package, and the
         # size-dependent Keras padding is rightly frozen to this region's size by tracing.
@@ -59,8 +54,7 @@ def export_onnx(
     proto = onnx.load_from_string(buffer.getvalue())
     proto.doc_string = (
         f'Liveness classifier (MobileNetV2 alpha 0.1), {metadata.region} region, '
-        f'pair {metadata.pair}; output = probability that the face is live.'
-    )
+        f'pair {metadata.pair}; output = probability that the face is live.')
     onnx.helper.set_model_props(proto, metadata.to_onnx_properties())
     onnx.checker.check_model(proto, full_check=True)
     serialized = proto.SerializeToString()

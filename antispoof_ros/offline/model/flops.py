@@ -82,8 +82,7 @@ def count_inference_flops(model: MobileNetV2Classifier, height: int, width: int)
         module.register_forward_hook(hook)
         for module in model.modules()
         for layer_type, hook in hooks_by_type
-        if isinstance(module, layer_type)
-    ]
+        if isinstance(module, layer_type)]
     was_training = model.training
     try:
         model.eval()
@@ -111,8 +110,7 @@ def count_tf1_graph_only_flops(model: nn.Module) -> dict[str, int]:
         'kernel initialisers (mul + add per weight)': sum(2 * k.numel() for k in kernels),
         'initialiser ranges (1 sub per kernel)': len(kernels),
         'BN moving-average updates (sub + mul per statistic)': sum(
-            statistics_per_norm * 2 * norm.num_features for norm in norms
-        ),
+            statistics_per_norm * 2 * norm.num_features for norm in norms),
         'BN update decay (1 sub per statistic)': statistics_per_norm * len(norms),
     }
 

@@ -145,8 +145,7 @@ class MobileNetV2Classifier(nn.Module):
             channels = block.out_channels
         # Keras widens the last convolution for alpha > 1 only: it stays 1280 here.
         last_filters = (
-            make_divisible(LAST_CONV_FILTERS * alpha, 8) if alpha > 1.0 else LAST_CONV_FILTERS
-        )
+            make_divisible(LAST_CONV_FILTERS * alpha, 8) if alpha > 1.0 else LAST_CONV_FILTERS)
         layers['Conv_1'] = _pointwise(channels, last_filters)
         layers['Conv_1_bn'] = _batch_norm(last_filters)
         layers['out_relu'] = nn.ReLU6()

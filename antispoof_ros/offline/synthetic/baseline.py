@@ -3,8 +3,6 @@
 It shows that the synthetic task is learnable from the flash cues (well above chance) but
 not trivially separable (a linear model on raw differences is far from perfect), trained on
 some subjects and tested on held-out subjects and a held-out mask.
-
-    python -m antispoof_ros.offline.synthetic.baseline [--subjects 12] [--seed 0]
 """
 
 from __future__ import annotations

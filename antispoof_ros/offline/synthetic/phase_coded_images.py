@@ -39,13 +39,8 @@ def decode_phase(pixels: np.ndarray) -> Phase:
     return Phase(int(round(level / _CODE_STEP)) - 1)
 
 
-def write_phase_coded_folder(
-    folder: Path,
-    pattern: tuple[Phase, ...] = DEFAULT_PATTERN,
-    cycles: int = 2,
-    width: int = 1920,
-    height: int = 1200,
-) -> list[Path]:
+def write_phase_coded_folder(folder: Path, pattern: tuple[Phase, ...] = DEFAULT_PATTERN,
+                             cycles: int = 2, width: int = 1920, height: int = 1200) -> list[Path]:
     """Write ``cycles`` flash cycles for pylon's emulated camera; the files in firing order."""
     phases = [pattern[index % len(pattern)] for index in range(cycles * len(pattern))]
     frames = ((phase, phase_coded_frame(phase, width, height, seed=index))

@@ -4,8 +4,6 @@
 ``mean_difference.png``: per-species mean of (front - right) / mean(front) over aligned face
 crops, showing which cues differ: shading of 3-D relief and bright pupils on live faces, an
 almost uniform difference on flat prints, eye-opening edges on masks, nothing on screens.
-
-    python -m antispoof_ros.offline.synthetic.pictures --out docs/images
 """
 
 from __future__ import annotations

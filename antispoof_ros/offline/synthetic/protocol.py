@@ -9,8 +9,6 @@ Output (``--out DIR``): ``shards/*.npz`` (all four phases at the crop resolution
 truth), ``pylon/<scenario>/NNNNNN_<phase>.png`` full 1920x1200 frames for the pylon camera
 emulator (alphabetical order = phase order) and ``manifest.json``, written last. Everything is
 staged in a hidden folder and moved into place only when complete.
-
-    python -m antispoof_ros.offline.synthetic.protocol --out DIR --seed 0 [--subjects N ...]
 """
 
 from __future__ import annotations
@@ -188,8 +186,7 @@ def split_scenarios(scenarios: Iterable[ScenarioSpec]) -> dict[Split, list[Scena
     return groups
 
 
-def _render_task(task: tuple[ScenarioSpec, int, RenderMode, int, float | None]
-                 ) -> RenderedCycle:
+def _render_task(task: tuple[ScenarioSpec, int, RenderMode, int, float | None]) -> RenderedCycle:
     spec, index, mode, seed, take_period_s = task
     return render_cycle(spec, index, mode, seed, take_period_s=take_period_s)
 
@@ -358,8 +355,7 @@ def write_dataset(protocol: Protocol, out: Path, mode: RenderMode = CROP_MODE,
     return manifest
 
 
-def _manifest(protocol: Protocol, mode: RenderMode, shards: list[dict], pylon: list[str]
-              ) -> dict:
+def _manifest(protocol: Protocol, mode: RenderMode, shards: list[dict], pylon: list[str]) -> dict:
     plan = protocol.plan
     wearers: dict[int, set[int]] = {}
     for spec in protocol.scenarios:

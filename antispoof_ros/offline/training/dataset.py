@@ -76,8 +76,7 @@ class PairDataset:
     def __post_init__(self) -> None:
         count = len(self.labels)
         if self.crops.shape[0] != count or self.corners.shape[0] != count or any(
-            len(values) != count for values in self.info.values()
-        ):
+            len(values) != count for values in self.info.values()):
             raise ValueError('crops, labels, corners and info differ in length')
         if set(self.info) != set(INFO_FIELDS):
             raise ValueError(f'info must have exactly the fields {INFO_FIELDS}')
@@ -144,14 +143,9 @@ def load_pair_dataset(path: str | os.PathLike) -> PairDataset:
     )
 
 
-def build_pair_dataset(
-    cycles: Iterable[FrameCycle],
-    pair: str = 'P2',
-    region: str = 'face',
-    eye: str = 'right',
-    corner_source: str = 'ground_truth',
-    crop_dtype: str = 'uint8',
-) -> PairDataset:
+def build_pair_dataset(cycles: Iterable[FrameCycle], pair: str = 'P2', region: str = 'face',
+                       eye: str = 'right', corner_source: str = 'ground_truth',
+                       crop_dtype: str = 'uint8') -> PairDataset:
     """Align every cycle's pair of frames into the region with the shared alignment code.
 
     ``crop_dtype`` 'uint8' (half the size) needs 8-bit frames; 'float16' keeps 12-bit
@@ -164,8 +158,7 @@ def build_pair_dataset(
         raise ValueError(f"unknown eye '{eye}' (known: {', '.join(EYES)})")
     if corner_source not in CORNER_SOURCES:
         raise ValueError(
-            f"unknown corner source '{corner_source}' (known: {', '.join(CORNER_SOURCES)})"
-        )
+            f"unknown corner source '{corner_source}' (known: {', '.join(CORNER_SOURCES)})")
     if crop_dtype not in CROP_DTYPES:
         raise ValueError(f"unknown crop dtype '{crop_dtype}' (known: {', '.join(CROP_DTYPES)})")
     crops, labels, corners = [], [], []

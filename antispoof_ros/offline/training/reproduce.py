@@ -1,9 +1,5 @@
 """Reproduce the shipped liveness models: synthetic data -> aligned pairs -> training -> report.
 
-    python -m antispoof_ros.offline.training.reproduce --out runs/reproduce [--workers 2]
-        [--epochs 30] [--ablation-epochs 10] [--ablation-region eye] [--device auto]
-        [--threshold-target centre100] [--tiny] [--ship]
-
 Stages, each written atomically and skipped when its output exists, so a killed run goes on
 where it stopped (a training run resumes from its last epoch checkpoint):
 

@@ -36,15 +36,11 @@ class SplitPlan:
         }
 
 
-def split_by_subject_and_mask(
-    subject_ids: Sequence[str] | np.ndarray,
-    mask_ids: Sequence[str] | np.ndarray,
-    validation_fraction: float = 0.2,
-    test_fraction: float = 0.2,
-    validation_masks: int = 1,
-    test_masks: int = 1,
-    seed: int = 0,
-) -> SplitPlan:
+def split_by_subject_and_mask(subject_ids: Sequence[str] | np.ndarray,
+                              mask_ids: Sequence[str] | np.ndarray,
+                              validation_fraction: float = 0.2, test_fraction: float = 0.2,
+                              validation_masks: int = 1, test_masks: int = 1,
+                              seed: int = 0) -> SplitPlan:
     """Assign each sample to a split by its subject and, if it shows a mask, by its mask.
 
     Fractions are of the subjects (at least one subject per requested split); mask counts
@@ -69,8 +65,7 @@ def split_by_subject_and_mask(
     )
     mask_names = np.unique(masks[masks != ''])
     mask_split = (
-        _assign(mask_names, rng, validation_masks, test_masks, 'masks') if mask_names.size else {}
-    )
+        _assign(mask_names, rng, validation_masks, test_masks, 'masks') if mask_names.size else {})
     sample_split = np.array([subject_split[s] for s in subjects], dtype=object)
     worn = masks != ''
     mask_of_sample = np.array([mask_split.get(m, '') for m in masks], dtype=object)
@@ -84,11 +79,9 @@ def split_by_subject_and_mask(
     )
 
 
-def splits_from_labels(
-    split_names: Sequence[str] | np.ndarray,
-    subject_ids: Sequence[str] | np.ndarray,
-    mask_ids: Sequence[str] | np.ndarray,
-) -> SplitPlan:
+def splits_from_labels(split_names: Sequence[str] | np.ndarray,
+                       subject_ids: Sequence[str] | np.ndarray,
+                       mask_ids: Sequence[str] | np.ndarray) -> SplitPlan:
     """Use the splits the data collection assigned (e.g. the synthetic protocol's).
 
     Checks the thesis rule instead of imposing it: a subject or a mask found in two splits
@@ -121,15 +114,13 @@ def _held_out_count(total: int, fraction: float) -> int:
     return max(1, round(total * fraction)) if fraction > 0 else 0
 
 
-def _assign(
-    names: np.ndarray, rng: np.random.Generator, validation: int, test: int, what: str
-) -> dict[str, str]:
+def _assign(names: np.ndarray, rng: np.random.Generator, validation: int, test: int,
+            what: str) -> dict[str, str]:
     """Shuffle names; the first go to validation, the next to test, the rest to training."""
     if len(names) < validation + test + 1:
         raise ValueError(
             f'{len(names)} {what} cannot fill {validation} validation, {test} test and at '
-            f'least one training place'
-        )
+            f'least one training place')
     order = [str(name) for name in rng.permutation(names)]
     places = ['validation'] * validation + ['test'] * test
     places += ['train'] * (len(order) - len(places))

@@ -198,8 +198,7 @@ def train(args: argparse.Namespace) -> Path:
         raise TrainingInputError(f'--resume: no checkpoint in {args.out}')
     if not args.resume and checkpoint_path.exists():
         raise TrainingInputError(
-            f'{args.out} already holds a run; pass --resume or choose another --out'
-        )
+            f'{args.out} already holds a run; pass --resume or choose another --out')
     config = RunConfig(
         dataset.data_id, args.seed, args.batch_size, args.lr, args.lr_factor, args.lr_patience,
         args.min_lr, args.validation_fraction, args.test_fraction, args.validation_masks,
@@ -292,8 +291,7 @@ def _check_same_run(saved: dict[str, Any], current: dict[str, Any]) -> None:
         if saved.get(key) != value:
             raise TrainingInputError(
                 f'checkpoint was made with {key}={saved.get(key)!r}, not {value!r}; '
-                'resume with the same data and settings'
-            )
+                'resume with the same data and settings')
 
 
 def _batches(indices: np.ndarray, batch_size: int, rng: np.random.Generator,
@@ -423,8 +421,7 @@ def _finish(args: argparse.Namespace, model: MobileNetV2Classifier, dataset: Pai
     """Threshold on validation, validation and test metrics, ONNX export, model card."""
     probabilities = {
         split: predict(model, dataset, indices, device, config.batch_size)
-        for split, indices in plan.indices.items() if split != 'train' and indices.size
-    }
+        for split, indices in plan.indices.items() if split != 'train' and indices.size}
 
     def labels_and_species(split: str) -> tuple[np.ndarray, np.ndarray]:
         return dataset.labels[plan.indices[split]], dataset.info['species'][plan.indices[split]]
@@ -435,8 +432,7 @@ def _finish(args: argparse.Namespace, model: MobileNetV2Classifier, dataset: Pai
     threshold = min(choice.threshold, 1.0)
     metrics = {
         split: evaluate_at_threshold(scores, *labels_and_species(split), threshold).to_dict()
-        for split, scores in probabilities.items()
-    }
+        for split, scores in probabilities.items()}
     region = region_by_name(dataset.region)
     metadata = ModelMetadata(
         name=args.name or f'mobilenetv2_a0.1_{dataset.region}_{dataset.pair}',

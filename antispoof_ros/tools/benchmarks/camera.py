@@ -1,7 +1,5 @@
 """Camera benchmark: emulated Basler camera at full resolution -> subscriber in another process.
 
-    python -m antispoof_ros.tools.benchmarks.camera [--seconds 30]
-
 Starts camera_node as its own process on pylon's emulated camera (1920x1200 Mono8, fed
 with phase-coded BMP frames), subscribes here to every phase's FlashFrame topic over
 shared-memory DDS, and reports the publish rate against the camera's delivery rate,

@@ -1,7 +1,5 @@
 """Liveness benchmark: latency from frame B's arrival to the published result.
 
-    python -m antispoof_ros.tools.benchmarks.liveness_node [--seconds 60] [--model M.onnx]
-
 Runs liveness_node as its own process (face region, P2, 1 onnxruntime thread) with the
 shipped model, or an untrained MobileNetV2 alpha 0.1 exported here when none is given
 (inference cost does not depend on the weights). This process plays 1920x1200 front and

@@ -2,8 +2,6 @@
 
 Renders a species mix taken from the default protocol (one process, as ``--workers 1``),
 times npz compression of the crop cycles, and projects the time of the default set.
-
-    python -m antispoof_ros.tools.benchmarks.synthetic [--scenarios 12] [--crop-cycles 5]
 """
 
 from __future__ import annotations

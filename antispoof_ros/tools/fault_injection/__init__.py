@@ -16,48 +16,9 @@ were injected, how many node processes died on their own, what was decided durin
 (UNKNOWN, LIVE/SPOOF from valid pairs, LIVE/SPOOF from bad pairs), mis-paired and mislabelled
 messages, the recovery time, the start-up time of a restarted node, and which anomaly
 counters of /diagnostics went up. Recovery runs from the end of the fault to the first
-LIVE/SPOOF on a valid pair sent after it. For a restarted node the fault ends with the first
-LivenessResult that rests on its answers, so its start-up (spawn, initialisation, discovery,
-first answer), which depends on the machine's load, is reported apart and never counted.
-
-    python -m antispoof_ros.tools.fault_injection [--only NAME ...]
+LIVE/SPOOF on a valid pair sent after it.
 
 Exit status 0 only when every expectation of every scenario held. Modules: ``scenarios``
-(the table), ``faults`` and ``injectors`` (what is done), ``scene``, ``source`` and
-``camera_feed`` (what plays camera), ``malformed``, ``ledger``, ``counters``, ``observer``,
-``runner``, ``judge``, ``report``, ``limits``, ``cli``.
+(the table and the faults), ``scene`` (what is sent, intact or broken), ``feed`` (what plays
+camera, and the ledger), ``judge`` (counters, verdicts, report), ``runner`` (and the CLI).
 """
-
-from antispoof_ros.tools.fault_injection.cli import main
-from antispoof_ros.tools.fault_injection.counters import CumulativeCounters, anomaly_increase
-from antispoof_ros.tools.fault_injection.errors import FaultInjectionError, deleted_shared_memory
-from antispoof_ros.tools.fault_injection.injectors import (
-    FAULT_CYCLES,
-    DropFrames,
-    DuplicateMessages,
-    MalformedBurst,
-    ReorderCycles,
-)
-from antispoof_ros.tools.fault_injection.judge import check_expectations
-from antispoof_ros.tools.fault_injection.ledger import Ledger
-from antispoof_ros.tools.fault_injection.limits import RECOVERY_LIMIT_S
-from antispoof_ros.tools.fault_injection.malformed import (
-    CORNER_DEFECTS,
-    FRAME_DEFECTS,
-    MALFORMED_KINDS,
-    malformed,
-)
-from antispoof_ros.tools.fault_injection.report import ScenarioResult, report
-from antispoof_ros.tools.fault_injection.runner import run_scenarios
-from antispoof_ros.tools.fault_injection.scenarios import BY_NAME, SCENARIOS, UNPLUGS
-from antispoof_ros.tools.fault_injection.scene import Scene, make_scene, slot_header
-from antispoof_ros.tools.harness.frame_player import Outgoing
-
-__all__ = [
-    'BY_NAME', 'CORNER_DEFECTS', 'FAULT_CYCLES', 'FRAME_DEFECTS', 'MALFORMED_KINDS',
-    'RECOVERY_LIMIT_S', 'SCENARIOS', 'UNPLUGS', 'CumulativeCounters', 'DropFrames',
-    'DuplicateMessages', 'FaultInjectionError', 'Ledger', 'MalformedBurst', 'Outgoing',
-    'ReorderCycles', 'Scene', 'ScenarioResult', 'anomaly_increase', 'check_expectations',
-    'deleted_shared_memory', 'main', 'make_scene', 'malformed', 'report', 'run_scenarios',
-    'slot_header',
-]

@@ -2,6 +2,6 @@
 
 import sys
 
-from antispoof_ros.tools.fault_injection.cli import main
+from antispoof_ros.tools.fault_injection.runner import main
 
 sys.exit(main())

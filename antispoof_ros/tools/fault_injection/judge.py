@@ -1,17 +1,110 @@
-"""Judging a scenario: every LivenessResult against the ledger, then the expectations."""
+"""Judging a scenario: /diagnostics counters across restarts, every result, the report."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 import math
 
 from antispoof_ros.flash import Phase
+from antispoof_ros.liveness.pairing import DropReason, StreamAnomaly
+from antispoof_ros.liveness.pipeline import Unusable
 from antispoof_ros.msg import LivenessResult
-from antispoof_ros.tools.fault_injection.faults import FaultWindow
-from antispoof_ros.tools.fault_injection.ledger import Ledger
-from antispoof_ros.tools.fault_injection.limits import RECOVERY_LIMIT_S
-from antispoof_ros.tools.fault_injection.report import ScenarioResult
-from antispoof_ros.tools.fault_injection.scenarios import Expectation
+from antispoof_ros.tools.fault_injection.feed import Ledger
+from antispoof_ros.tools.fault_injection.scenarios import (
+    RECOVERY_LIMIT_S,
+    Expectation,
+    FaultWindow,
+)
+
+# Per node: the counter that shows progress (a fall means a restart) and the anomaly counters.
+PROGRESS_COUNTERS = {
+    'liveness_node': 'pairs_accepted',
+    'landmark_node': 'frames_total',
+    'camera_node': 'frames_published',
+}
+ANOMALY_COUNTERS = {
+    'liveness_node': (*(f'pairs_{reason.value}' for reason in (*DropReason, *Unusable)),
+                      *(f'input_{anomaly.value}' for anomaly in StreamAnomaly)),
+    'landmark_node': ('bad_input_total',),
+    'camera_node': ('failed_grabs', 'skipped_frames', 'grab_timeouts', 'phase_errors',
+                    'reconnects'),
+}
+Totals = dict[tuple[str, str], int]  # (node, counter) -> total since the run began
+
+
+class CumulativeCounters:
+    """Counter totals per node that survive restarts: a counter that falls restarted at 0."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, dict[str, int]] = {}
+        self._carried: dict[tuple[str, str], int] = defaultdict(int)
+        self.restarts: Counter[str] = Counter()
+        self.reports: Counter[str] = Counter()
+
+    def update(self, node: str, values: dict[str, str]) -> None:
+        """Take one diagnostics report of ``node``; a counter that fell means a restart."""
+        keys = (PROGRESS_COUNTERS[node], *ANOMALY_COUNTERS[node])
+        current = {key: int(values[key]) for key in keys if key in values}
+        last = self._last.get(node, {})
+        if any(current[key] < last.get(key, 0) for key in current):
+            self.restarts[node] += 1
+            for key, value in last.items():
+                self._carried[node, key] += value
+        self._last[node] = current
+        self.reports[node] += 1
+
+    def snapshot(self) -> Totals:
+        """Totals per (node, counter), restarts included as (node, 'restarts')."""
+        totals = {(node, key): self._carried[node, key] + value
+                  for node, values in self._last.items() for key, value in values.items()}
+        totals.update({(node, 'restarts'): count for node, count in self.restarts.items()})
+        return totals
+
+
+def anomaly_increase(before: Totals, after: Totals) -> dict[str, int]:
+    """Anomaly counters (and restarts) that went up between two snapshots."""
+    return {f'{node}.{key}': value - before.get((node, key), 0)
+            for (node, key), value in sorted(after.items())
+            if key != PROGRESS_COUNTERS[node] and value > before.get((node, key), 0)}
+
+
+@dataclass
+class ScenarioResult:
+    """One row of the report, and the expectations that did not hold."""
+
+    fault: str
+    injected: int
+    unit: str
+    crashes: int = 0
+    unknown_during: int = 0
+    valid_during: int = 0
+    bad_during: int = 0
+    mispaired: int = 0
+    #: Why each mis-paired result was one ('scored twice' or a ``Ledger.pair_problem``).
+    mispaired_why: Counter[str] = field(default_factory=Counter)
+    mislabelled: int = 0
+    #: First answer of the restarted node (else end of the fault) -> first valid LIVE/SPOOF.
+    recovery_s: float | None = None
+    #: Spawn -> first answer of a restarted node; None where no node was restarted.
+    startup_s: float | None = None
+    counters_up: dict[str, int] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Every expectation held."""
+        return not self.failures
+
+    def row(self) -> str:
+        """The report line."""
+        recovery = f'{self.recovery_s:.2f} s' if self.recovery_s is not None else 'never'
+        startup = f'{self.startup_s:.2f} s' if self.startup_s is not None else '-'
+        counters = ', '.join(f'{k} +{v}' for k, v in self.counters_up.items()) or 'none'
+        return (f'{self.fault:<18} {self.injected:>4} {self.unit:<10} {self.crashes:>7} '
+                f'{self.unknown_during:>7} {self.valid_during:>5} {self.bad_during:>3} '
+                f'{self.mispaired:>10} {self.mislabelled:>11} {recovery:>9} {startup:>8}  '
+                f'{counters}')
 
 
 def judge_results(result: ScenarioResult, fault: FaultWindow, ledger: Ledger,
@@ -24,7 +117,12 @@ def judge_results(result: ScenarioResult, fault: FaultWindow, ledger: Ledger,
         pair = (int(message.frame_counter_a), int(message.frame_counter_b))
         is_scored = not math.isnan(message.score)
         scored[pair] += is_scored
-        problem = result_problem(message, ledger, scored[pair])
+        if scored[pair] > 1:
+            problem = 'scored twice'
+        elif (message.phase_a, message.phase_b) != (Phase.FRONT, Phase.RIGHT):
+            problem = 'phases not front + right'
+        else:
+            problem = ledger.pair_problem(*pair)
         good = is_scored and not problem
         decided = message.decision != LivenessResult.DECISION_UNKNOWN
         if is_scored and problem:
@@ -34,15 +132,6 @@ def judge_results(result: ScenarioResult, fault: FaultWindow, ledger: Ledger,
         if fault.start <= arrival <= degraded_until:
             result.unknown_during += not decided
             result.valid_during += decided and good
-
-
-def result_problem(message: LivenessResult, ledger: Ledger, times_scored: int) -> str:
-    """Why a result is not the one score of a valid pair ('' when it is)."""
-    if times_scored > 1:
-        return 'scored twice'
-    if (message.phase_a, message.phase_b) != (Phase.FRONT, Phase.RIGHT):
-        return 'phases not front + right'
-    return ledger.pair_problem(int(message.frame_counter_a), int(message.frame_counter_b))
 
 
 def check_expectations(result: ScenarioResult, expectation: Expectation) -> None:
@@ -60,3 +149,27 @@ def check_expectations(result: ScenarioResult, expectation: Expectation) -> None
           for counter in expectation.counters),
     ]
     result.failures = [text for ok, text in checks if not ok]
+
+
+HEADER = (f'{"fault":<18} {"injected":<15} {"crashes":>7} {"unknown":>7} {"valid":>5} '
+          f'{"bad":>3} {"mis-paired":>10} {"mislabelled":>11} {"recovery":>9} {"start-up":>8}  '
+          'diagnostics counters up')
+
+
+def report(results: list[ScenarioResult]) -> str:
+    """The table, a summary line, and every expectation that did not hold."""
+    lines = [HEADER, *(result.row() for result in results)]
+    recoveries = [r.recovery_s for r in results if r.recovery_s is not None]
+    startups = [r.startup_s for r in results if r.startup_s is not None]
+    worst = f'{max(recoveries):.2f} s' if recoveries else 'n/a'
+    slowest = f' (node start-ups up to {max(startups):.2f} s before it)' if startups else ''
+    lines.append(
+        f'{len(results)} scenarios, {sum(r.injected for r in results)} faults injected, '
+        f'crashes {sum(r.crashes for r in results)}, mis-paired '
+        f'{sum(r.mispaired for r in results)}, mislabelled {sum(r.mislabelled for r in results)}, '
+        f'LIVE/SPOOF from bad pairs {sum(r.bad_during for r in results)}, '
+        f'worst recovery {worst}{slowest}')
+    failed = [r for r in results if not r.ok]
+    lines += [f'FAILED {r.fault}: {"; ".join(r.failures)}' for r in failed]
+    lines.append('all expectations held' if not failed else f'{len(failed)} scenario(s) failed')
+    return '\n'.join(lines)

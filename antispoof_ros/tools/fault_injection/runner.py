@@ -1,43 +1,138 @@
-"""Runs scenarios one after another; node processes and the frame source carry over."""
+"""Runs scenarios one after another (node processes and the frame source carry over); the CLI."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterator, Sequence
 import contextlib
+from functools import partial
 from pathlib import Path
 import sys
 import tempfile
+import threading
 import time
 
+from diagnostic_msgs.msg import DiagnosticArray
 import rclpy
 from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
 from tqdm import tqdm
 
 from antispoof_ros.camera.phase_labels import counter_label
 from antispoof_ros.flash import Phase
 from antispoof_ros.msg import EyeCorners, LivenessResult
+from antispoof_ros.nodes import diagnostics
 from antispoof_ros.nodes.camera_node import CameraNode
 from antispoof_ros.nodes.messages import stamp_nanoseconds
-from antispoof_ros.nodes.topics import EYE_CORNERS
-from antispoof_ros.tools.fault_injection.camera_feed import camera_node
-from antispoof_ros.tools.fault_injection.counters import Totals, anomaly_increase
-from antispoof_ros.tools.fault_injection.errors import (
-    FaultInjectionError,
-    SharedMemoryLostError,
-    connection_error,
+from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT
+from antispoof_ros.tools.fault_injection.feed import FrameSource, Ledger, camera_node
+from antispoof_ros.tools.fault_injection.judge import (
+    PROGRESS_COUNTERS,
+    CumulativeCounters,
+    ScenarioResult,
+    Totals,
+    anomaly_increase,
+    check_expectations,
+    judge_results,
+    report,
 )
-from antispoof_ros.tools.fault_injection.judge import check_expectations, judge_results
-from antispoof_ros.tools.fault_injection.ledger import Ledger
-from antispoof_ros.tools.fault_injection.limits import RECOVERY_WAIT_S, START_TIMEOUT_S
-from antispoof_ros.tools.fault_injection.observer import Observer
-from antispoof_ros.tools.fault_injection.report import ScenarioResult
-from antispoof_ros.tools.fault_injection.scenarios import BY_NAME, SCENARIOS, Feed, Scenario
+from antispoof_ros.tools.fault_injection.scenarios import (
+    BY_NAME,
+    RECOVERY_WAIT_S,
+    SCENARIOS,
+    SIDE_CORNERS_TOPIC,
+    START_TIMEOUT_S,
+    FaultInjectionError,
+    Feed,
+    Scenario,
+)
 from antispoof_ros.tools.fault_injection.scene import PATTERN, make_scene
-from antispoof_ros.tools.fault_injection.source import FrameSource
+from antispoof_ros.tools.harness.local_dds import (
+    apply_local_dds_environment,
+    fast_dds_files,
+    remove_fast_dds_files,
+)
 from antispoof_ros.tools.harness.processes import NodeProcess
 
 POLL_S = 0.02
 SETTLE_TIMEOUT_S = 5.0
+
+
+class SharedMemoryLostError(FaultInjectionError):
+    """Another process deleted this run's Fast DDS shared-memory files mid-run."""
+
+
+def deleted_shared_memory() -> list[str]:
+    """Fast DDS files this process still maps but another process has deleted.
+
+    ``local_dds.remove_fast_dds_files`` of a concurrent run (another test session ending)
+    removes every Fast DDS file created while it ran, this run's included; participants
+    started afterwards open new files and never discover the ones still using the old.
+    """
+    try:
+        maps = Path('/proc/self/maps').read_text()
+    except OSError:
+        return []
+    return sorted({line.split()[-2] for line in maps.splitlines()
+                   if '/dev/shm/fastdds_' in line and line.endswith('(deleted)')})
+
+
+def connection_error(text: str) -> FaultInjectionError:
+    """The error for nodes that cannot be reached, naming deleted shared memory as the cause."""
+    if deleted := deleted_shared_memory():
+        return SharedMemoryLostError(
+            f'{text}: another process deleted {len(deleted)} Fast DDS file(s) of this run '
+            f'({", ".join(deleted[:3])})')
+    return FaultInjectionError(text)
+
+
+class Observer:
+    """LivenessResults, landmark answers and diagnostics counters, spun in a thread.
+
+    Arrival times are ``time.monotonic()`` when the spin thread took the message. The node
+    also carries the frame source's publishers and, in the camera scenario, camera_node.
+    """
+
+    def __init__(self, context: Context) -> None:
+        self.node = Node('fault_injection', context=context)
+        self.results: list[tuple[float, LivenessResult]] = []
+        self.node.create_subscription(LivenessResult, LIVENESS_RESULT,
+                                      partial(self._arrived, self.results), 100)
+        self.answers: dict[str, list[tuple[float, EyeCorners]]] = {
+            EYE_CORNERS: [], SIDE_CORNERS_TOPIC: []}
+        for topic, answers in self.answers.items():
+            self.node.create_subscription(EyeCorners, topic, partial(self._arrived, answers),
+                                          100)
+        self.counters = CumulativeCounters()
+        self.node.create_subscription(DiagnosticArray, diagnostics.TOPIC, self._on_diagnostics,
+                                      50)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self._stop = threading.Event()
+        self._spinner = threading.Thread(target=self._spin, name='observer_spin', daemon=True)
+        self._spinner.start()
+
+    @staticmethod
+    def _arrived(messages: list[tuple[float, object]], message: object) -> None:
+        messages.append((time.monotonic(), message))
+
+    def _on_diagnostics(self, message: DiagnosticArray) -> None:
+        for status in message.status:
+            node = status.name.split(':')[0]
+            if node in PROGRESS_COUNTERS:
+                self.counters.update(node, {kv.key: kv.value for kv in status.values})
+
+    def _spin(self) -> None:
+        while not self._stop.is_set():
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def close(self) -> None:
+        """Stop spinning and destroy the node."""
+        self._stop.set()
+        self._spinner.join(timeout=5.0)
+        self.executor.shutdown()
+        self.node.destroy_node()
 
 
 class ScenarioRunner:
@@ -84,12 +179,11 @@ class ScenarioRunner:
 
     def close(self) -> None:
         """Stop the source and every node process, destroy the ROS side."""
-        self.source.stop()
+        self.source.player.stop()
         for name in list(self.processes):
             self.retire(name).terminate()
         self.observer.close()
 
-    # -- node processes --------------------------------------------------------------------
     def _require(self, wanted: dict[str, tuple[str, ...]]) -> None:
         """Run exactly these executables with these arguments."""
         for name, arguments in self._arguments.items():
@@ -107,9 +201,9 @@ class ScenarioRunner:
         miss corners that liveness_node got, and judge the pairs they completed as pairs
         without corners. With nothing in flight, nothing is missed.
         """
-        if not self.source.running:
+        if not self.source.player.running:
             return
-        self.source.stop()
+        self.source.player.stop()
         newest = self.ledger.newest_counter
         last_front = next(counter for counter in range(newest, newest - len(PATTERN), -1)
                           if counter_label(counter, PATTERN).phase == Phase.FRONT)
@@ -150,25 +244,23 @@ class ScenarioRunner:
         self._crashed.update(process.pid for process in crashed)
         return len(crashed)
 
-    # -- feeds -----------------------------------------------------------------------------
     @contextlib.contextmanager
     def _feed(self, feed: Feed) -> Iterator[None]:
         """The frame source (started where it is not running) or camera_node."""
         if feed is not Feed.CAMERA:
             self.source.with_corners = feed is Feed.FRAMES_AND_CORNERS
-            if not self.source.running:
+            if not self.source.player.running:
                 self.source.start()
             yield
             return
-        self.source.stop()
-        with camera_node(self.context, self.observer, self.scene, self.ledger,
-                         self.workdir / 'emulator_frames') as self.camera:
+        self.source.player.stop()
+        with camera_node(self.context, self.observer.node, self.observer.executor, self.scene,
+                         self.ledger, self.workdir / 'emulator_frames') as self.camera:
             try:
                 yield
             finally:
                 self.camera = None
 
-    # -- observations ----------------------------------------------------------------------
     def _read_answers(self) -> None:
         """Check every EyeCorners seen since the last call against the ledger.
 
@@ -314,3 +406,28 @@ class _Session:
             self.runner.close()
         finally:
             rclpy.try_shutdown(context=self.context)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the scenarios named on the command line (all by default); 0, 1 or 2."""
+    parser = argparse.ArgumentParser(
+        prog='python -m antispoof_ros.tools.fault_injection',
+        description='Inject faults into the running nodes and check they degrade to UNKNOWN, '
+                    'never mis-pair, recover within a second and count every anomaly.')
+    parser.add_argument('--only', nargs='+', choices=SCENARIOS, metavar='NAME',
+                        help=f'run only these scenarios (of: {", ".join(SCENARIOS)})')
+    args = parser.parse_args(argv)
+    apply_local_dds_environment()  # before rclpy.init: shared memory only, random domain
+    shared_memory_before = fast_dds_files()
+    try:
+        results = run_scenarios(args.only or SCENARIOS, progress=True)
+    except FaultInjectionError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('interrupted', file=sys.stderr)
+        return 130
+    finally:
+        remove_fast_dds_files(shared_memory_before)
+    print(report(results))
+    return 0 if all(result.ok for result in results) else 1

@@ -1,29 +1,11 @@
 """The one stand-in camera of the tools: FlashFrames on the phase topics at a nominal rate.
 
-``FramePlayer(node, images, rate_hz=120.0, ...)`` plays frame slots 0, 1, 2, ... as camera_node
-would publish them: slot ``counter`` is labelled by ``phase_labels.counter_label`` (phase,
-cycle, position in the cycle), stamped with its nominal capture time (the start of play plus
-``counter`` frame periods, on the wall clock: exactly one period apart whatever the
-scheduling jitter, so the nodes pair them as they pair a camera's), and built with
-``messages.flash_frame_message``. ``images[phase]`` holds that phase's images, taken in turn
-cycle by cycle; a phase without images is not published (its slots still take their time, so
-the front frames alone come at a quarter of the rate). With ``corners``, each slot of
-``corners_phase`` also gets its EyeCorners (``messages.eye_corners_message``), as
-landmark_node would answer it.
-
-Deadlines are absolute: a late slot does not delay the ones after it. ``hook(counter,
-outgoing)`` may rewrite, add or drop a slot's messages before they go out (fault injection).
-The images are shared by every cycle and never copied (a 1920x1200 copy costs more than the
-publish): a hook that alters an image gives the message an Image of its own.
-``ledger`` holds a ``SentSlot`` per slot played (a slot the hook emptied included): its phase,
-nominal stamp, how late it went out, when, and the topics it sent on.
-
-Three ways to drive it:
-    ``play_due()`` publishes every slot that is due and returns the seconds until the next
-    deadline: a loop that also spins an executor calls ``executor.spin_once(
-    timeout_sec=player.play_due())``;
-    ``run(stopped)`` blocks, sleeping to each deadline, until ``stopped()`` is true;
-    ``start()`` / ``stop()`` run it in a thread of its own.
+Slot ``counter`` is labelled by ``counter_label`` and stamped with its nominal capture time
+(exactly one period apart whatever the scheduling jitter, so the nodes pair them as they pair
+a camera's). Deadlines are absolute: a late slot does not delay the ones after it. A phase
+without images is not published, but its slots still take their time. The images are shared
+by every cycle and never copied (a 1920x1200 copy costs more than the publish): a hook that
+alters an image gives the message an Image of its own.
 """
 
 from __future__ import annotations
@@ -75,14 +57,21 @@ class SentSlot:
 
 
 class FramePlayer:
-    """Publishes frame slots like camera_node, on a fixed schedule (see the module docstring)."""
+    """Publishes frame slots like camera_node, on a fixed schedule.
+
+    ``images[phase]`` are taken in turn cycle by cycle; with ``corners``, each slot of
+    ``corners_phase`` also gets its EyeCorners, as landmark_node would answer it. ``hook``
+    may rewrite, add or drop a slot's messages before they go out; ``ledger`` holds a
+    ``SentSlot`` per slot played. Drive it with ``play_due`` from a spin loop, ``run`` or
+    ``start``/``stop``.
+    """
 
     def __init__(self, node: Node, images: Mapping[Phase, Sequence[Image]],
                  rate_hz: float = CAMERA_RATE_HZ, pattern: tuple[Phase, ...] = DEFAULT_PATTERN,
                  corners: Callable[[int], EyeCornerPoints | None] | None = None,
                  corners_phase: Phase = Phase.FRONT,
                  qos: QoSProfile = qos_profile_system_default,
-                 hook: SlotHook | None = None, first_counter: int = 0) -> None:
+                 hook: SlotHook | None = None) -> None:
         if not rate_hz > 0:
             raise ValueError(f'frame rate must be positive, not {rate_hz}')
         self.images = {phase: list(frames) for phase, frames in images.items() if frames}
@@ -96,14 +85,12 @@ class FramePlayer:
         if corners is not None:
             self.publishers[EYE_CORNERS] = node.create_publisher(EyeCorners, EYE_CORNERS, qos)
         self.ledger: list[SentSlot] = []
-        self.next_counter = first_counter
-        self._first_counter = first_counter
+        self.next_counter = self._first_counter = 0
         self._start_ns: int | None = None  # monotonic time of the first slot's deadline
         self._epoch_ns = 0  # wall-clock stamp of slot 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    # -- driving -------------------------------------------------------------------------
     def play_due(self) -> float:
         """Publish every slot whose deadline has come; the seconds until the next one."""
         now_ns = self._clock_started()
@@ -146,7 +133,6 @@ class FramePlayer:
         self.next_counter = self._first_counter = counter
         self._start_ns = None
 
-    # -- slots ---------------------------------------------------------------------------
     def slot_messages(self, counter: int) -> list[Outgoing]:
         """The messages of slot ``counter`` as the camera (and landmark_node) would send them."""
         label = counter_label(counter, self.pattern)

@@ -1,43 +1,12 @@
 """The one way tools and tests run a node (or any program) as a child process.
 
-``NodeProcess(name, command, log_file=None, env=None, cwd=None)`` starts ``command`` at once:
-
-- in its own process session, so a terminal's Ctrl-C reaches only the parent, which then
-  stops its children in order;
-- behind ``setpriv --pdeathsig TERM`` where setpriv exists, so a parent that dies without
-  stopping it (SIGKILL, a crash) takes it along. The signal follows the *thread* that started
-  the child: start long-lived children from the main thread;
-- with ``PYTHONUNBUFFERED=1`` and ``env`` added to this process's environment;
-- with stdout and stderr going to ``log_file`` (kept afterwards), or to an anonymous
-  temporary file when there is none. The child writes straight into the file, never into a
-  pipe that a busy parent would have to drain.
-
-Reading its state:
-    ``pid``, ``running``, ``exit_code`` (None while it runs), ``crashed`` (exited without being
-    asked, or failed when asked), ``lines`` / ``output`` (everything written so far),
-    ``count_lines(text)``, ``last_error_line()`` (the newest error-looking line, else the
-    newest line), ``problem()`` (None while it runs, else the one-line reason below),
-    ``where_logged``, ``cpu_seconds()``, ``peak_memory_kib()`` (VmHWM), ``rss_kib()`` (VmRSS).
-Waiting:
-    ``wait_for_line(regex, timeout)`` -> bool; ``wait_ready(predicate, timeout, what)`` raises
-    ``NodeProcessError`` whose one line names the process, its exit code, its last error line
-    and its log when the process ends first or ``timeout`` passes; ``wait(timeout)`` -> exit
-    code, for programs that end by themselves.
-Ending it (each returns the exit code; a process that has ended already is left alone):
-    ``stop(timeout)`` SIGINT, SIGKILL after ``timeout``; ``terminate(timeout)`` the same with
-    SIGTERM; ``kill()`` SIGKILL; ``send_signal(signal)`` without waiting. Used as a context
-    manager, a NodeProcess is stopped when the block ends.
-
-``NodeProcesses(log_dir=None, env=None)`` is a group and context manager: ``start(name,
-command)`` starts a NodeProcess logging to ``log_dir/<name>.log``; ``group[name]``;
-``check(names)`` raises the first one's error when one has ended; ``wait_ready(predicate,
-timeout, what)`` watches all of them; leaving the block stops every process it started
-(SIGINT to all, newest first, then SIGKILL what hangs) and removes the Fast DDS shared-memory
-files created meanwhile.
-
-``node_command(node, params_file, overrides, remaps)`` is the command line of a node module;
-``log_folder(prefix)`` a temporary folder for logs that outlives a failure, so the error's log
-path can still be read.
+A child runs in its own process session (a terminal's Ctrl-C reaches only the parent, which
+stops its children in order), behind ``setpriv --pdeathsig TERM`` where available (a parent
+that dies without stopping it takes it along; the signal follows the *thread* that started
+the child, so start long-lived children from the main thread), unbuffered, and writes
+straight into a file (its log, else an anonymous one), never into a pipe that a busy parent
+would have to drain. Errors are one line naming the process, its exit code, its last error
+line and its log.
 """
 
 from __future__ import annotations
@@ -97,7 +66,7 @@ def _death_guard() -> list[str]:
 
 
 class NodeProcess:
-    """One started child process and its output (see the module docstring)."""
+    """One started child process and its output; a context manager that stops it."""
 
     def __init__(self, name: str, command: Sequence[str], log_file: Path | None = None,
                  env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
@@ -122,10 +91,6 @@ class NodeProcess:
                  traceback: TracebackType | None) -> None:
         self.stop()
 
-    def __repr__(self) -> str:
-        return f'NodeProcess({self.name!r}, pid={self.pid}, exit_code={self.exit_code})'
-
-    # -- state ---------------------------------------------------------------------------
     @property
     def pid(self) -> int:
         """Process id (setpriv execs the command, so it is the command's own)."""
@@ -193,7 +158,6 @@ class NodeProcess:
         """Current resident memory (VmRSS)."""
         return process_memory_kib(self.pid, 'VmRSS')
 
-    # -- waiting -------------------------------------------------------------------------
     def wait_for_line(self, pattern: str, timeout: float = 20.0) -> bool:
         """Wait until a line matches ``pattern`` (regex); False on timeout or exit."""
         regex = re.compile(pattern)
@@ -232,7 +196,6 @@ class NodeProcess:
                 f'{self.name} did not exit within {timeout:g} s: {self.last_error_line()} '
                 f'(log: {self.where_logged})') from None
 
-    # -- ending --------------------------------------------------------------------------
     def send_signal(self, sig: int) -> None:
         """Send ``sig`` (an expected ending) without waiting."""
         if self.running:

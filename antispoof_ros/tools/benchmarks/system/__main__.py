@@ -1,8 +1,5 @@
 """System benchmark: the landmark and liveness nodes at 120 Hz, as separate processes or one.
 
-    python -m antispoof_ros.tools.benchmarks.system [--layout separate|single|both] [--seconds 60]
-        [--soak] [--warmup 5] [--json FILE] [--params-file config/antispoof.yaml]
-
 A frame source process publishes a cached synthetic bag (live subject, office light,
 1920x1200 Mono8, all four flash phases) at 120 Hz over shared-memory DDS; the nodes run as
 ``landmark_node`` + ``liveness_node`` (layout separate) or as ``antispoof_pipeline --nodes
@@ -19,7 +16,7 @@ latency drift (first vs last minute). Exit status: 0 all targets met, 1 a target
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import argparse
 import json
 import math
 from pathlib import Path
@@ -58,20 +55,7 @@ TARGET_LABELS = {
 }
 
 
-@dataclass(frozen=True)
-class Arguments:
-    """Validated command line."""
-
-    layouts: list[str]
-    seconds: float
-    soak: bool
-    warmup_s: float
-    json: Path | None
-    progress: bool
-    params_file: Path
-
-
-def parse_args(argv: list[str] | None) -> Arguments:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line, checked; argparse exits with one error line and status 2."""
     parser = OneLineArgumentParser(prog=PROGRAM, description=__doc__.split('\n')[0])
     parser.add_argument('--layout', choices=[*LAYOUTS, 'both'], default='both')
@@ -87,19 +71,18 @@ def parse_args(argv: list[str] | None) -> Arguments:
                         help='node parameters (default: config/antispoof.yaml)')
     parser.add_argument('--no-progress', dest='progress', action='store_false')
     args = parser.parse_args(argv)
-    seconds = args.seconds or (DEFAULT_SOAK_SECONDS if args.soak else DEFAULT_SECONDS)
+    args.seconds = args.seconds or (DEFAULT_SOAK_SECONDS if args.soak else DEFAULT_SECONDS)
     if not (math.isfinite(args.warmup) and args.warmup >= 0):
         parser.error(f'--warmup must be 0 or more, got {args.warmup}')
-    if args.soak and seconds < MIN_SOAK_SECONDS:
+    if args.soak and args.seconds < MIN_SOAK_SECONDS:
         parser.error(f'--soak needs --seconds >= {MIN_SOAK_SECONDS:g} '
                      '(a first and a last minute to compare)')
     if args.json is not None and not args.json.parent.is_dir():
         parser.error(f'--json: folder {args.json.parent} does not exist')
     if not args.params_file.is_file():
         parser.error(f'--params-file: no such file: {args.params_file}')
-    layouts = list(LAYOUTS) if args.layout == 'both' else [args.layout]
-    return Arguments(layouts, seconds, args.soak, args.warmup, args.json, args.progress,
-                     args.params_file)
+    args.layouts = list(LAYOUTS) if args.layout == 'both' else [args.layout]
+    return args
 
 
 def _verdicts(targets: dict[str, bool]) -> str:
@@ -204,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = RunSettings(seconds=args.seconds,
                                bag=cached_bag(CACHE_DIR, progress=args.progress),
-                               warmup_s=args.warmup_s, soak=args.soak,
+                               warmup_s=args.warmup, soak=args.soak,
                                params_file=args.params_file, progress=args.progress)
         reports = []
         for layout, domain_id in zip(args.layouts, distinct_domains(len(args.layouts)),

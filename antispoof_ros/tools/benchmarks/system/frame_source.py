@@ -1,7 +1,5 @@
 """The benchmark's camera: a cached synthetic bag, loaded once, published in a loop at 120 Hz.
 
-    python -m antispoof_ros.tools.benchmarks.system.frame_source BAG --stats FILE.npz
-
 pylon's emulator tops out near 90 frames/s at 1920x1200, so the frames come from a bag
 rendered once with the synthetic tools (a live subject under office light looking into the
 camera: dlib finds that face in every frame) and kept in memory as ready images, which

@@ -22,6 +22,7 @@ from antispoof_ros.flash import DEFAULT_PATTERN
 from antispoof_ros.msg import LivenessResult
 from antispoof_ros.offline.synthetic.protocol import ProtocolConfig, build_protocol
 from antispoof_ros.offline.synthetic.scene import Pose, Species
+from antispoof_ros.paths import SHIPPED_MODELS
 from antispoof_ros.tools.demo.__main__ import main, parse_args
 from antispoof_ros.tools.demo.scenarios import (
     EmulatorFolder,
@@ -161,6 +162,30 @@ def test_bad_arguments_give_one_error_line(argv: list[str], message: str,
     assert message in error and error.count('\n') == 1
 
 
+def test_the_model_names_the_pair_region_and_eye_of_liveness_node() -> None:
+    liveness = parse_args(['--model', str(SHIPPED_MODELS / 'p2_eye.onnx')]).liveness
+    assert liveness == {'model_path': (SHIPPED_MODELS / 'p2_eye.onnx').resolve(),
+                        'pair': 'P2', 'region': 'eye', 'eye': 'right'}
+    face = parse_args(['--pair', 'P2', '--region', 'face', '--eye', 'left']).liveness
+    assert (face['pair'], face['region'], face['eye']) == ('P2', 'face', 'left')  # eye unused
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--pair', 'P3'], "p2_face.onnx was trained for pair 'P2', not 'P3'"),
+    (['--model', str(SHIPPED_MODELS / 'p2_eye.onnx'), '--region', 'face'],
+     "p2_eye.onnx was trained for region 'eye', not 'face'"),
+    (['--model', str(SHIPPED_MODELS / 'p2_eye.onnx'), '--eye', 'left'],
+     "p2_eye.onnx was trained for eye 'right', not 'left'"),
+])
+def test_a_choice_the_model_contradicts_is_one_error_line(argv: list[str], message: str,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count('\n') == 1, error
+
+
 @pytest.mark.parametrize('argv, expected', [
     ([], 'synthetic'), (['--source', 'bag'], 'synthetic'), (['--source', 'rig'], 'five-point'),
     (['--source', 'rig', '--landmark-model', 'synthetic'], 'synthetic'),
@@ -253,6 +278,24 @@ def test_rig_mode_prints_verdicts_until_the_time_is_up(demo_out: Path, tmp_path:
                    '--out', str(tmp_path))
     assert run.returncode == 0, run.stdout + run.stderr
     assert 'fused' in run.stdout and ' pairs: live ' in run.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_a_node_that_ends_early_is_named_with_its_error_and_log(tmp_path: Path) -> None:
+    params = tmp_path / 'rig.yaml'
+    params.write_text(CONFIG.read_text().replace(
+        'emulated_cameras: 0', 'emulated_cameras: 1').replace(
+        'min_valid_pairs: 6', 'min_valid_pairs: 60'))  # more than the window holds
+    run = run_demo('--source', 'rig', '--params-file', str(params), '--seconds', '60',
+                   '--out', str(tmp_path))
+    assert run.returncode == 1, run.stdout + run.stderr
+    log = tmp_path / 'logs' / 'liveness_node.log'
+    assert run.stderr.strip() == (
+        'antispoof_ros.tools.demo: error: liveness_node exited with code 2: [ERROR] '
+        'liveness_node: configuration error: min_valid_pairs must be in 1..window_length (9), '
+        f'not 60 (log: {log})'), run.stderr
+    assert log.is_file()
 
 
 def processes_mentioning(text: str) -> list[int]:

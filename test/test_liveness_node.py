@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 import hashlib
 from pathlib import Path
+import re
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Point32
 from node_process import spin_until, start_node
 import numpy as np
@@ -49,20 +50,23 @@ class Feeder:
         self.corners = self.node.create_publisher(EyeCorners, EYE_CORNERS, RELIABLE)
         self.results: list[LivenessResult] = []
         self.diagnostics: list[dict[str, str]] = []
+        self.levels: list[bytes] = []
         self.node.create_subscription(LivenessResult, LIVENESS_RESULT, self.results.append,
                                       RELIABLE)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 10)
         rng = np.random.default_rng(0)
         self.pixels = rng.integers(20, 200, (400, 640), dtype=np.uint8)
         self.t0 = 1_800_000_000_000_000_000
+        self.period_ns = FRAME_PERIOD_NS
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
             if status.name.startswith('liveness_node'):
                 self.diagnostics.append({kv.key: kv.value for kv in status.values})
+                self.levels.append(status.level)
 
     def stamp(self, counter: int) -> Header:
-        ns = self.t0 + counter * FRAME_PERIOD_NS
+        ns = self.t0 + counter * self.period_ns
         header = Header(frame_id='nir_camera_optical_frame')
         header.stamp.sec, header.stamp.nanosec = divmod(ns, 1_000_000_000)
         return header
@@ -124,6 +128,10 @@ def make_pipeline(ros_context: Context) -> Iterator[Callable[..., tuple]]:
     executor.shutdown()
     for node in created:
         node.destroy_node()
+
+
+def liveness_node_of(executor: SingleThreadedExecutor) -> LivenessNode:
+    return next(node for node in executor.get_nodes() if isinstance(node, LivenessNode))
 
 
 def feed(feeder: Feeder, executor: SingleThreadedExecutor, cycles: range, **kwargs) -> None:
@@ -243,6 +251,45 @@ def test_drops_duplicates_reordering_and_phase_offset_never_reach_the_model(
     assert drops['accepted'] == 3
     assert sum(drops.values()) - drops['accepted'] == len(feeder.results) - 3
     assert all(r.decision != LIVE or not np.isnan(r.score) for r in feeder.results)
+
+
+def test_slop_follows_the_frame_period_the_frames_show(
+    tmp_path: Path, make_pipeline: Callable[..., tuple]
+) -> None:
+    """A 60 Hz camera and the default frame_rate_hz of 120: pairs all the same."""
+    feeder, executor = make_pipeline(constant_face_model(tmp_path / 'live.onnx', 6.0))
+    node = liveness_node_of(executor)
+    assert node.slop_ns == pytest.approx(2.5 * 8_333_333, rel=1e-3)  # the first guess
+    feeder.period_ns = 16_666_667
+    feed(feeder, executor, range(12))
+    assert spin_until(executor, lambda: sum(bool(r.frame_counter_b) for r in feeder.results)
+                      >= 11, timeout=10)
+    assert node.slop_ns == pytest.approx(2.5 * 16_666_667, rel=1e-3)
+    scored = [r for r in feeder.results if r.frame_counter_b]  # not a timeout notice
+    assert len(scored) >= 11 and all(
+        r.frame_counter_b == r.frame_counter_a + 1 and r.pair_decision == LIVE for r in scored)
+    assert spin_until(executor, lambda: bool(feeder.diagnostics)
+                      and feeder.diagnostics[-1]['slop_ms'] == '41.7', timeout=5)
+
+
+def test_frames_without_corners_are_explained_in_diagnostics(
+    tmp_path: Path, make_pipeline: Callable[..., tuple]
+) -> None:
+    feeder, executor = make_pipeline(constant_face_model(tmp_path / 'live.onnx', 6.0))
+    node = liveness_node_of(executor)
+    cycle = 0
+    while node.no_pairs is None:  # a second without a set, however slowly the feed goes
+        feed(feeder, executor, range(cycle, cycle + 5), corners=False)
+        cycle += 5
+        assert cycle < 2000, 'no reason given'
+    assert re.fullmatch(r'no eye corners for \d+ front frames', node.no_pairs.text)
+    assert spin_until(executor, lambda: bool(feeder.diagnostics)
+                      and feeder.diagnostics[-1]['no_pairs_reason'].startswith('no eye corners'),
+                      timeout=5)
+    assert feeder.levels[-1] == DiagnosticStatus.WARN
+    feed(feeder, executor, range(cycle, cycle + 3))  # corners again: the reason is gone
+    assert spin_until(executor, lambda: node.no_pairs is None and bool(feeder.results),
+                      timeout=5)
 
 
 @pytest.mark.parametrize('content', [None, b'not an onnx model'], ids=['missing', 'corrupt'])

@@ -1,7 +1,9 @@
 """Synchronization policies, run against every message_filters implementation present.
 
 The policy tests feed real ROS messages through ``SimpleFilter`` sources (no DDS); one test
-runs the compatible Subscriber + TimeSynchronizer over real shared-memory DDS.
+runs the compatible Subscriber + TimeSynchronizer over real shared-memory DDS. The slop is
+an ``rclpy.duration.Duration`` in the attribute ``slop`` in both, and liveness_node assigns
+a new one there as the frame period it observes changes.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from builtin_interfaces.msg import Time
 import pytest
 import rclpy
 from rclpy.context import Context
+from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import Header
 
+from antispoof_ros.flash import pair_config
+from antispoof_ros.liveness.pairing import CornerInfo, FrameInfo, PairValidator
 from antispoof_ros.msg import EyeCorners, FlashFrame
 from antispoof_ros.nodes import message_filters_compat
 from antispoof_ros.nodes.message_filters_compat import load_message_filters
@@ -165,6 +170,51 @@ def test_approximate_spread_must_be_strictly_below_slop(mf: ModuleType) -> None:
     assert got.sets == []
     b.signalMessage(frame(9_999_999, FlashFrame.PHASE_RIGHT, 3))
     assert [s[1].frame_counter for s in got.sets] == [3]
+
+
+def test_slop_is_a_duration_that_can_be_changed_between_arrivals(mf: ModuleType) -> None:
+    collector = Collector()
+    sources = [mf.SimpleFilter() for _ in range(2)]
+    sync = mf.ApproximateTimeSynchronizer(sources, 5, 0.0125)
+    sync.registerCallback(collector)
+    assert sync.slop == Duration(nanoseconds=12_500_000)
+    a, b = sources
+    a.signalMessage(frame(0, FlashFrame.PHASE_FRONT, 1))
+    b.signalMessage(frame(16_666_667, FlashFrame.PHASE_RIGHT, 2))  # 60 Hz: beyond 12.5 ms
+    assert collector.sets == []
+    sync.slop = Duration(nanoseconds=33_333_333)
+    a.signalMessage(frame(4 * 16_666_667, FlashFrame.PHASE_FRONT, 5))
+    b.signalMessage(frame(5 * 16_666_667, FlashFrame.PHASE_RIGHT, 6))
+    assert [(x.frame_counter, y.frame_counter) for x, y in collector.sets] == [(5, 6)]
+
+
+def test_too_wide_a_slop_loses_pairs_but_never_passes_a_mispair(mf: ModuleType) -> None:
+    """The slop only proposes sets: the validator's counter checks decide what is a pair."""
+    (a, b, c), got = synchronized(
+        mf, 3, lambda fs: mf.ApproximateTimeSynchronizer(fs, 10, 10 * CYCLE_NS / 1e9))
+    rng = random.Random(5)
+
+    def camera_frame(counter: int) -> FlashFrame:
+        labelled = frame(counter * FRAME_NS, counter % 4, counter)
+        labelled.cycle_index, labelled.position_in_cycle = divmod(counter, 4)
+        return labelled
+
+    for n in range(40):  # a fifth of every input lost
+        front, right = 4 * n + 1, 4 * n + 2
+        if rng.random() > 0.2:
+            a.signalMessage(camera_frame(front))
+        if rng.random() > 0.2:
+            c.signalMessage(corners(front * FRAME_NS, front))
+        if rng.random() > 0.2:
+            b.signalMessage(camera_frame(right))
+    validator = PairValidator(pair_config('P2'))
+    accepted = []
+    for frame_a, frame_b, corner in got.sets:
+        info_a, info_b = FrameInfo.from_msg(frame_a), FrameInfo.from_msg(frame_b)
+        if validator.check(info_a, info_b, CornerInfo.from_msg(corner)).ok:
+            accepted.append((frame_a.frame_counter, frame_b.frame_counter, corner.frame_counter))
+    assert validator.dropped > 0  # the wide slop did join frames of different cycles
+    assert accepted and all(fb == fa + 1 and fc == fa for fa, fb, fc in accepted)
 
 
 @pytest.mark.ros

@@ -1,8 +1,13 @@
-"""PairValidator: only the configured pair of one flash cycle, with its own corners, passes."""
+"""PairValidator: only the configured pair of one flash cycle, with its own corners, passes.
+
+Also the synchronizer's helpers: the frame period seen on counters and stamps, the slop in
+frame periods, and the cause named when no set is matched.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+import itertools
 import math
 import random
 
@@ -16,7 +21,12 @@ from antispoof_ros.liveness.pairing import (
     CornerStatus,
     DropReason,
     FrameInfo,
+    FramePeriodEstimator,
+    NoPairsCause,
     PairValidator,
+    SyncInput,
+    SyncWatch,
+    sync_slop_periods,
 )
 from antispoof_ros.msg import EyeCorners, FlashFrame
 
@@ -198,3 +208,131 @@ def test_degraded_stream_accepts_no_wrong_pair_and_counts_every_drop(
     for reason in (DropReason.NOT_CONSECUTIVE, DropReason.DUPLICATE, DropReason.OUT_OF_ORDER,
                    DropReason.CORNERS_MISSING, DropReason.CORNERS_STALE):
         assert counts[reason.value] > 0, reason
+
+
+# -- synchronizer helpers -------------------------------------------------------------------
+PERIOD_60_HZ = 16_666_667
+
+
+def test_frame_period_from_counters_and_stamps_survives_drops_and_reordering() -> None:
+    estimator = FramePeriodEstimator()
+    assert estimator.period_ns is None
+    for counter in (1, 5, 13, 17, 9, 17, 29):  # front frames: lost, late, duplicated
+        estimator.add('front', counter, 1_000_000_000 + counter * PERIOD_60_HZ)
+    for counter in (2, 6, 10):
+        estimator.add('right', counter, 1_000_000_000 + counter * PERIOD_60_HZ)
+    assert estimator.period_ns == pytest.approx(PERIOD_60_HZ, abs=1)
+
+
+def test_frame_period_is_the_median_so_outliers_and_jitter_barely_move_it() -> None:
+    rng = random.Random(3)
+    estimator = FramePeriodEstimator(samples=15)
+    for counter in range(1, 400, 4):
+        stamp = counter * PERIOD_60_HZ + rng.uniform(-0.2, 0.2) * PERIOD_60_HZ
+        if counter == 201:
+            stamp += 3_000_000_000  # one frame of an outage, stamped 3 s late
+        estimator.add('front', counter, round(stamp))
+    assert estimator.period_ns == pytest.approx(PERIOD_60_HZ, rel=0.05)
+
+
+def test_frame_period_ignores_restarts_and_impossible_periods() -> None:
+    estimator = FramePeriodEstimator(restart_gap_frames=100)
+    estimator.add('front', 5000, 0)
+    estimator.add('front', 1, 10**9)  # camera restarted: no sample, follow the new count
+    assert estimator.period_ns is None
+    estimator.add('front', 2, 10**9 + 10)  # 10 ns per frame: not a camera
+    estimator.add('front', 3, 10**9 + 10 + 5 * 10**9)  # 5 s per frame: not either
+    assert estimator.period_ns is None
+    estimator.add('front', 7, 10**9 + 10 + 5 * 10**9 + 4 * PERIOD_60_HZ)
+    assert estimator.period_ns == PERIOD_60_HZ
+
+
+@pytest.mark.parametrize(('name', 'periods'), [
+    ('P1', 2.5), ('P2', 2.5), ('P3', 2.5), ('single_front', 3.5), ('single_left', 2.5),
+])
+def test_slop_lies_between_one_cycles_set_and_a_set_of_two_cycles(name: str,
+                                                                   periods: float) -> None:
+    cfg = pair_config(name)
+    assert sync_slop_periods(PATTERN, (cfg.phase_a, cfg.phase_b, Phase.FRONT)) == periods
+
+
+@pytest.mark.parametrize('name', ['P1', 'P2', 'P3', 'single_front'])
+def test_slop_keeps_one_cycles_set_and_no_set_of_two_cycles(name: str) -> None:
+    """Stamps one period per counter: half a period of margin at least, either way."""
+    cfg = pair_config(name)
+    phases = (cfg.phase_a, cfg.phase_b, Phase.FRONT)
+    slop = sync_slop_periods(PATTERN, phases)
+    positions = [PATTERN.index(phase) for phase in phases]
+    for cycles in itertools.product((0, 1), repeat=3):
+        if cfg.is_single and cycles[0] != cycles[1]:
+            continue  # frame A is frame B: one message
+        stamps = [p + len(PATTERN) * c for p, c in zip(positions, cycles, strict=True)]
+        spread = max(stamps) - min(stamps)
+        if len(set(cycles)) == 1:
+            assert spread <= slop - 0.5
+        else:
+            assert spread >= slop + 0.5, cycles
+
+
+def watch_at_60_hz(single: bool = False) -> SyncWatch:
+    return SyncWatch('front', 'right', single=single, quiet_s=1.0)
+
+
+def feed_watch(watch: SyncWatch, seconds: float, *, corners: bool = True, right: bool = True,
+               corner_shift_ns: int = 0, right_shift_ns: int = 0, start: int = 0) -> float:
+    """Cycles of 60 Hz frames for ``seconds``; returns the time of the last arrival."""
+    now = 0.0
+    for cycle in range(start, start + round(seconds * 15)):
+        now = cycle / 15
+        front = (4 * cycle + 1) * PERIOD_60_HZ
+        watch.arrived(SyncInput.FRAME_A, front, now)
+        if corners:
+            watch.arrived(SyncInput.CORNERS, front + corner_shift_ns, now)
+        if right:
+            watch.arrived(SyncInput.FRAME_B, front + PERIOD_60_HZ + right_shift_ns, now)
+    return now
+
+
+def test_watch_is_silent_while_sets_match_or_nothing_arrives() -> None:
+    watch = watch_at_60_hz()
+    assert watch.why(100.0, 2 * PERIOD_60_HZ) is None  # nothing arrived yet
+    now = feed_watch(watch, 0.5, corners=False)
+    assert watch.why(now, 2 * PERIOD_60_HZ) is None  # not quiet for a second yet
+    now = feed_watch(watch, 2.0, corners=False, start=8)
+    watch.matched(now)
+    assert watch.why(now + 0.5, 2 * PERIOD_60_HZ) is None
+    assert watch.why(now + 5.0, 2 * PERIOD_60_HZ) is None  # no frame for 5 s: camera gone
+
+
+def test_watch_names_missing_corners_and_frames_with_counts() -> None:
+    watch = watch_at_60_hz()
+    now = feed_watch(watch, 2.0, corners=False)
+    why = watch.why(now, 2 * PERIOD_60_HZ)
+    assert why.cause is NoPairsCause.NO_CORNERS
+    assert why.text == 'no eye corners for 30 front frames'
+    watch = watch_at_60_hz()
+    now = feed_watch(watch, 2.0, right=False)
+    why = watch.why(now, 2 * PERIOD_60_HZ)
+    assert why.cause is NoPairsCause.NO_FRAME_B
+    assert why.text == 'no right frames for 30 front frames'
+
+
+def test_watch_names_stamps_too_far_apart_for_the_slop() -> None:
+    watch = watch_at_60_hz()
+    now = feed_watch(watch, 2.0)
+    why = watch.why(now, 12_500_000)  # the slop of 120 Hz, at 60 Hz
+    assert why.cause is NoPairsCause.FRAMES_APART
+    assert why.text == 'front and right frames are 16.7 ms apart, slop 12.5 ms'
+    watch = watch_at_60_hz()
+    now = feed_watch(watch, 2.0, corner_shift_ns=-20_000_000)  # corners stamped off
+    why = watch.why(now, 2 * PERIOD_60_HZ)
+    assert why.cause is NoPairsCause.SPREAD
+    assert why.text == 'front and right frames and eye corners span 36.7 ms, slop 33.3 ms'
+    watch = watch_at_60_hz(single=True)
+    now = feed_watch(watch, 2.0, corner_shift_ns=-14_000_000, right=False)
+    why = watch.why(now, 12_500_000)
+    assert why.cause is NoPairsCause.CORNERS_APART
+    assert why.text == 'eye corners are 14.0 ms from the front frames, slop 12.5 ms'
+    watch = watch_at_60_hz()
+    now = feed_watch(watch, 2.0)
+    assert watch.why(now, 2 * PERIOD_60_HZ).cause is NoPairsCause.UNMATCHED

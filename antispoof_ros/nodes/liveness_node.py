@@ -7,6 +7,12 @@ their in-band stamps, aligned like the training data, scored by the ONNX model i
 onnxruntime and fused over a window. This node subscribes, publishes the results, the
 debug crops and /diagnostics. It fails closed: LIVE only ever follows a complete, valid
 pair with landmarks.
+
+The synchronizer's slop follows the frame period the incoming frames show (counters and
+stamps, ``antispoof_ros.liveness.pairing.FramePeriodEstimator``), so pairs match at whatever
+rate the camera really runs; ``frame_rate_hz`` is only the first guess. When frames arrive
+but no set is matched for a second, one warning (and /diagnostics ``no_pairs_reason``) says
+why, with numbers, again only when the cause changes.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from functools import partial
 import time
 
 import numpy as np
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -35,9 +42,15 @@ from antispoof_ros.liveness.inference import LivenessModel, ModelExpectation, Mo
 from antispoof_ros.liveness.pairing import (
     CornerInfo,
     FrameInfo,
+    FramePeriodEstimator,
+    NoPairs,
+    NoPairsCause,
     PairValidator,
     StreamAnomaly,
     StreamMonitor,
+    SyncInput,
+    SyncWatch,
+    sync_slop_periods,
 )
 from antispoof_ros.liveness.pipeline import LivenessPipeline, PairResult, Unusable
 from antispoof_ros.msg import EyeCorners, FlashFrame, LivenessResult
@@ -51,6 +64,9 @@ from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame
 from antispoof_ros.paths import SHIPPED_MODELS
 
 DEBUG_CROP_TOPIC = 'liveness/debug_crop'
+# The slop follows the observed frame period once it differs by more than this fraction.
+SLOP_UPDATE_TOLERANCE = 0.1
+NS_PER_S = 1_000_000_000
 
 PARAMETERS = (
     Param('pair', 'P2', 'Frame pair fed to the model (thesis table 3.1).',
@@ -66,7 +82,8 @@ PARAMETERS = (
           'Flash phases of one cycle, in firing order; must equal the camera\'s.'),
     Param('landmark_phase', 'front', 'Phase whose frames the landmark node searches.',
           choices=tuple(p.label for p in Phase)),
-    Param('frame_rate_hz', 120.0, 'Camera frame rate; sets the synchronizer slop.',
+    Param('frame_rate_hz', 120.0, 'Expected camera frame rate: sets the synchronizer slop '
+          'until the frames\' counters and stamps show the real frame period.',
           min_value=1.0, max_value=1000.0),
     Param('sync_queue_size', 10, 'Messages kept per input by the synchronizer.',
           min_value=1, max_value=1000),
@@ -130,6 +147,11 @@ class LivenessNode(Node):
         self._last_published_unknown = False
         self._last_frame_b_s = -float('inf')
         self.input_monitors: list[StreamMonitor] = []
+        self.period_estimator = FramePeriodEstimator()
+        self.sync_watch = SyncWatch(self.pair.phase_a.label, self.pair.phase_b.label,
+                                    self.pair.is_single, history=config['sync_queue_size'])
+        self.no_pairs: NoPairs | None = None
+        self._told_cause: NoPairsCause | None = None  # logged since the last matched set
         self._subscribe(pattern, landmark_phase)
         self.create_timer(0.1, self.check_timeout)
         self.diagnostics = diagnostics.Publisher(
@@ -152,43 +174,67 @@ class LivenessNode(Node):
         return model
 
     def _subscribe(self, pattern: tuple[Phase, ...], landmark_phase: Phase) -> None:
-        """Time-match A, B and corners; the slop covers their spread within one cycle."""
+        """Time-match A, B and corners, within a slop of whole frame periods (see pairing)."""
         message_filters = load_message_filters()
         qos = QoSProfile(depth=self.config['sync_queue_size'],
                          reliability=ReliabilityPolicy.RELIABLE)
         frame_a = message_filters.Subscriber(
             self, FlashFrame, flash_frame_topic(self.pair.phase_a), qos_profile=qos
         )
-        inputs = [frame_a]
+        inputs = {SyncInput.FRAME_A: frame_a}
         if self.pair.is_single:
             frame_b = frame_a
         else:
-            frame_b = message_filters.Subscriber(
+            frame_b = inputs[SyncInput.FRAME_B] = message_filters.Subscriber(
                 self, FlashFrame, flash_frame_topic(self.pair.phase_b), qos_profile=qos
             )
-            inputs.append(frame_b)
         frame_b.registerCallback(self._note_arrival)
-        inputs.append(message_filters.Subscriber(self, EyeCorners, EYE_CORNERS, qos_profile=qos))
-        for source in inputs:  # lost, duplicated, reordered inputs, before synchronizing
+        inputs[SyncInput.CORNERS] = message_filters.Subscriber(self, EyeCorners, EYE_CORNERS,
+                                                               qos_profile=qos)
+        # registered before the synchronizer, so each message is noted before it is matched
+        for which, source in inputs.items():
             monitor = StreamMonitor(len(pattern))
-            source.registerCallback(partial(self._note_input, monitor))
+            source.registerCallback(partial(self._note_input, monitor, which))
             self.input_monitors.append(monitor)
-        positions = [pattern.index(p) for p in (self.pair.phase_a, self.pair.phase_b,
-                                                landmark_phase)]
-        spread_frames = max(positions) - min(positions)
-        slop_s = (spread_frames + 0.5) / self.config['frame_rate_hz']
+        self.slop_periods = sync_slop_periods(
+            pattern, (self.pair.phase_a, self.pair.phase_b, landmark_phase))
+        self.slop_ns = self.slop_periods * NS_PER_S / self.config['frame_rate_hz']
         self.synchronizer = message_filters.ApproximateTimeSynchronizer(
-            inputs, self.config['sync_queue_size'], slop_s
+            list(inputs.values()), self.config['sync_queue_size'], self.slop_ns / NS_PER_S
         )
         self.synchronizer.registerCallback(self.on_pair)
         self.get_logger().info(
-            f'synchronizing {", ".join(s.getTopic() for s in inputs)} '
-            f'(slop {1000 * slop_s:.1f} ms, {message_filters.__name__})'
+            f'synchronizing {", ".join(s.getTopic() for s in inputs.values())} '
+            f'(slop {self.slop_ns / 1e6:.1f} ms = {self.slop_periods:g} frame periods at '
+            f'{self.config["frame_rate_hz"]:g} Hz until the frames show their period, '
+            f'{message_filters.__name__})'
         )
 
-    @staticmethod
-    def _note_input(monitor: StreamMonitor, message: FlashFrame | EyeCorners) -> None:
-        monitor.add(int(message.frame_counter))
+    def _note_input(self, monitor: StreamMonitor, which: SyncInput,
+                    message: FlashFrame | EyeCorners) -> None:
+        counter, stamp_ns = int(message.frame_counter), stamp_nanoseconds(message.header.stamp)
+        monitor.add(counter)
+        self.sync_watch.arrived(which, stamp_ns, time.monotonic())
+        if which is not SyncInput.CORNERS:
+            period_ns = self.period_estimator.add(which, counter, stamp_ns)
+            if period_ns is not None:
+                self._follow_frame_period(period_ns)
+
+    def _follow_frame_period(self, period_ns: float) -> None:
+        """Set the synchronizer's slop for the observed frame period, if it moved enough.
+
+        ROS 2's ApproximateTimeSynchronizer keeps its slop as a Duration in ``slop`` and
+        reads it on every arrival; the package's stand-in does the same.
+        """
+        slop_ns = self.slop_periods * period_ns
+        if abs(slop_ns - self.slop_ns) <= SLOP_UPDATE_TOLERANCE * self.slop_ns:
+            return
+        self.slop_ns = slop_ns
+        self.synchronizer.slop = Duration(nanoseconds=round(slop_ns))
+        self.get_logger().info(
+            f'frames show a period of {period_ns / 1e6:.2f} ms ({NS_PER_S / period_ns:.1f} '
+            f'Hz): synchronizer slop {slop_ns / 1e6:.1f} ms'
+        )
 
     def _note_arrival(self, frame: FlashFrame) -> None:
         self._arrivals[stamp_nanoseconds(frame.header.stamp)] = time.perf_counter()
@@ -202,6 +248,8 @@ class LivenessNode(Node):
         frame_a, frame_b, corners = (
             (messages[0], messages[0], messages[1]) if self.pair.is_single else messages
         )
+        self.sync_watch.matched(time.monotonic())
+        self._told_cause = None  # sets flow again: the next stall is news
         result, fused = self.pipeline.evaluate(
             FrameInfo.from_msg(frame_a), FrameInfo.from_msg(frame_b), CornerInfo.from_msg(corners),
             partial(image_to_array, frame_a.image), partial(image_to_array, frame_b.image),
@@ -262,6 +310,7 @@ class LivenessNode(Node):
     def check_timeout(self) -> None:
         """No valid pair for ``timeout_s``: say UNKNOWN instead of leaving a LIVE standing."""
         now = time.monotonic()
+        self._explain_no_pairs(now)
         expired = self.pipeline.expire(now)
         if expired is not None and now - self._last_frame_b_s < self.config['timeout_s']:
             # frames keep coming but no set completes: the corners are what is missing
@@ -271,9 +320,17 @@ class LivenessNode(Node):
                                       f'{expired.reason.name.lower()}')
             self._publish(expired, PairOutcome.invalid(expired.reason), None, None, float('nan'))
 
+    def _explain_no_pairs(self, now: float) -> None:
+        """Frames arrive but no set is matched: say why once, and again when the cause changes."""
+        self.no_pairs = self.sync_watch.why(now, self.slop_ns)
+        if self.no_pairs is not None and self.no_pairs.cause != self._told_cause:
+            self._told_cause = self.no_pairs.cause
+            self.get_logger().warning(f'no synchronized set for {self.sync_watch.quiet_s:g} s: '
+                                      f'{self.no_pairs.text}')
+
     # -- diagnostics -----------------------------------------------------------------------
     def diagnostics_report(self) -> diagnostics.Report:
-        """Pairs/s, drops by reason and latency percentiles since the last report."""
+        """Pairs/s, drops by reason, latency percentiles, slop and why no set matches."""
         latencies, self._latencies_ms = self._latencies_ms, []
         pairs, self._pairs_in_period = self._pairs_in_period, 0
         period = self.config['diagnostics_period_s']
@@ -286,8 +343,10 @@ class LivenessNode(Node):
                for anomaly in StreamAnomaly},
             'model': self.model.metadata.name,
             'model_sha256': self.model.sha256,
+            'slop_ms': f'{self.slop_ns / 1e6:.1f}',
+            'no_pairs_reason': self.no_pairs.text if self.no_pairs is not None else '',
         }
-        if pairs:
+        if pairs and self.no_pairs is None:
             return diagnostics.Report(diagnostics.OK, 'evaluating pairs', values)
         return diagnostics.Report(diagnostics.WARN, 'no pairs', values)
 

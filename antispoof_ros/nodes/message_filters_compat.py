@@ -10,7 +10,9 @@ constructor signatures and matching rules as ``message_filters/__init__.py`` of 
 - ``ApproximateTimeSynchronizer(fs, queue_size, slop, allow_headerless=False)``: on each
   arrival, the other inputs' messages within ``slop`` seconds of the new one are ordered by
   distance to it and the first combination (in that order) whose stamp spread is below
-  ``slop`` is emitted and removed from the queues.
+  ``slop`` is emitted and removed from the queues. The slop is kept as ROS 2 keeps it, an
+  ``rclpy.duration.Duration`` in the attribute ``slop``: assigning another one there changes
+  the matching from the next arrival on, with either implementation.
 
 Callbacks run in the thread that delivered the message, under the synchronizer's lock.
 Call :func:`load_message_filters` to get the real module where it is installed and this one
@@ -29,11 +31,10 @@ from types import ModuleType
 from typing import Any
 
 import rclpy.clock
+from rclpy.duration import Duration
 import rclpy.logging
 
 from antispoof_ros.nodes.messages import stamp_nanoseconds
-
-NANOSECONDS_PER_SECOND = 1_000_000_000
 
 
 def load_message_filters() -> ModuleType:
@@ -132,7 +133,7 @@ class ApproximateTimeSynchronizer(TimeSynchronizer):
         allow_headerless: bool = False,
     ) -> None:
         super().__init__(fs, queue_size)
-        self.slop_ns = int(slop * NANOSECONDS_PER_SECOND)
+        self.slop = Duration(seconds=slop)
         self.allow_headerless = allow_headerless
 
     def _arrival_stamp(self, msg: Any) -> int | None:
@@ -153,13 +154,14 @@ class ApproximateTimeSynchronizer(TimeSynchronizer):
         if stamp_ns is None:
             return
         with self.lock:
+            slop_ns = self.slop.nanoseconds
             self._store(my_queue, stamp_ns, msg)
             search_queues = [
                 queue for index, queue in enumerate(self.queues) if index != my_queue_index
             ]
             candidates = []
             for queue in search_queues:
-                near = [s for s in queue if abs(s - stamp_ns) <= self.slop_ns]
+                near = [s for s in queue if abs(s - stamp_ns) <= slop_ns]
                 if not near:
                     return
                 candidates.append(sorted(near, key=lambda s: abs(s - stamp_ns)))
@@ -167,7 +169,7 @@ class ApproximateTimeSynchronizer(TimeSynchronizer):
                 stamps = list(combination)
                 if my_queue_index is not None:
                     stamps.insert(my_queue_index, stamp_ns)
-                if max(stamps) - min(stamps) < self.slop_ns and all(
+                if max(stamps) - min(stamps) < slop_ns and all(
                     s in queue for queue, s in zip(self.queues, stamps, strict=True)
                 ):
                     msgs = [queue.pop(s) for queue, s in zip(self.queues, stamps, strict=True)]

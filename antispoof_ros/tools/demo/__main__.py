@@ -1,8 +1,9 @@
 """The main job: verdicts of the real nodes on live faces, prints and masks, per scenario.
 
     python -m antispoof_ros.tools.demo [--source emulator | bag | rig] [--scenarios 12]
-        [--cycles 10] [--frame-rate 60] [--out runs/demo] [--model M] [--bag B] [--rate 1]
-        [--ground-truth-corners] [--params-file config/antispoof.yaml] [--seconds S]
+        [--cycles 10] [--frame-rate 60] [--out runs/demo] [--model M] [--pair P] [--region R]
+        [--eye E] [--bag B] [--rate 1] [--ground-truth-corners]
+        [--params-file config/antispoof.yaml] [--seconds S]
 
 emulator (default): renders unseen test-split scenarios into one folder for pylon's emulated
 camera (cached in --out), runs camera_node, landmark_node and liveness_node as three
@@ -12,6 +13,8 @@ bag: the same scenarios as an MCAP bag (or --bag), replayed at 120 Hz (x --rate)
 landmark_node and liveness_node (--ground-truth-corners: the bag's corners, no landmark_node).
 landmark_node keeps only its newest frames, so on a busy machine a slower --rate loses fewer.
 rig: a real camera with --params-file; verdicts live until Ctrl-C (or --seconds).
+liveness_node runs --model with the pair, region and eye the model was trained for; --pair,
+--region or --eye that contradict it end the demo with one error line before any node starts.
 Exit 0 when every scenario got verdicts (rig: when any pair was judged).
 """
 
@@ -29,7 +32,9 @@ import time
 
 from tqdm import tqdm
 
-from antispoof_ros.flash import DEFAULT_PATTERN, Phase, pair_config
+from antispoof_ros.flash import DEFAULT_PATTERN, PAIR_CONFIGS, Phase, pair_config
+from antispoof_ros.liveness.alignment import EYES, REGIONS
+from antispoof_ros.liveness.inference import ModelLoadError
 from antispoof_ros.msg import LivenessResult
 from antispoof_ros.nodes.messages import stamp_nanoseconds
 from antispoof_ros.nodes.topics import flash_frame_topic
@@ -57,7 +62,7 @@ from antispoof_ros.tools.demo.scoreboard import (
 from antispoof_ros.tools.harness.local_dds import apply_local_dds_environment
 from antispoof_ros.tools.harness.node_replay import (
     NodeReplayError,
-    model_metadata,
+    liveness_parameters,
     replay_through_liveness_node,
 )
 from antispoof_ros.tools.harness.processes import NodeProcessError, NodeProcesses, node_command
@@ -69,12 +74,6 @@ DEFAULT_OUT = Path('runs/demo')
 # pylon's emulator delivers ~82 frames/s from BMP files when it has a core to itself; with
 # the landmark and liveness nodes on the same two cores 60 Hz leaves it headroom.
 DEFAULT_FRAME_RATE_HZ = 60.0
-# Emulated frames are stamped on arrival (the emulator's TimeStamp is 0), and under load the
-# arrival jitter exceeded liveness_node's pair slop of 1.5 frame periods (25 ms at 60 Hz):
-# 26 of 306 pairs went unmatched. Telling the node half the rate doubles the slop to 3
-# periods (50 ms), still short of the 4 periods to the neighbouring cycle, and the node's
-# pair check on frame counters drops any set the looser match could get wrong.
-LIVENESS_RATE_FACTOR = 0.5
 STARTUP_TIMEOUT_S = 120.0
 SETTLE_S = 1.5  # the last pairs of a replay are still being scored
 RIG_REPORT_PERIOD_S = 1.0
@@ -96,6 +95,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument('--out', type=Path, default=DEFAULT_OUT,
                         help='work folder: rendered scenarios and node logs')
     parser.add_argument('--model', type=Path, default=SHIPPED_MODELS / 'p2_face.onnx')
+    parser.add_argument('--pair', choices=tuple(PAIR_CONFIGS),
+                        help="liveness_node's pair (default: the model's)")
+    parser.add_argument('--region', choices=tuple(REGIONS),
+                        help="liveness_node's region (default: the model's)")
+    parser.add_argument('--eye', choices=EYES, help="liveness_node's eye (default: the model's)")
     parser.add_argument('--bag', type=Path, help='bag to replay (--source bag); default: '
                         'render the demo scenarios')
     parser.add_argument('--rate', type=positive_number, default=1.0,
@@ -125,6 +129,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error('--bag, --rate and --ground-truth-corners need --source bag')
     if not args.landmark_model:
         args.landmark_model = 'five-point' if args.source == 'rig' else 'synthetic'
+    try:
+        args.liveness = liveness_parameters(args.model, args.pair, args.region, args.eye)
+    except ModelLoadError as error:
+        parser.error(str(error))
     return args
 
 
@@ -142,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f'{PROGRAM}: interrupted; nodes stopped', file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (DemoError, NodeProcessError, NodeReplayError, BagToolError, ValueError,
-            OSError) as error:
+    except (DemoError, NodeProcessError, NodeReplayError, BagToolError, ModelLoadError,
+            ValueError, OSError) as error:
         return fail(PROGRAM, error, EXIT_FAILED)
     finally:
         for signum, handler in previous.items():
@@ -189,8 +197,7 @@ def run_emulator(args: argparse.Namespace) -> int:
             'emulated_cameras': 1, 'emulator_image_dir': folder.images.resolve(),
             'frame_rate_hz': args.frame_rate, 'phase_source': 'frame_counter',
             'phase_offset': 0}))
-        _start_landmarks_and_liveness(
-            nodes, args, {'frame_rate_hz': args.frame_rate * LIVENESS_RATE_FACTOR})
+        _start_landmarks_and_liveness(nodes, args, {'frame_rate_hz': args.frame_rate})
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         bar = None
         while not tracker.finished:
@@ -214,8 +221,8 @@ def run_emulator(args: argparse.Namespace) -> int:
             nodes.check()
             if time.monotonic() > deadline:
                 if tracker.scored_loop is None:
-                    raise DemoError(f'no verdict within {STARTUP_TIMEOUT_S:g} s (logs in '
-                                    f'{nodes.log_dir})')
+                    raise DemoError(f'no verdict within {STARTUP_TIMEOUT_S:g} s'
+                                    f'{_why_no_pairs(nodes)} (logs in {nodes.log_dir})')
                 break  # verdicts stopped coming: the rows say which scenarios lack them
         if bar is not None:
             bar.close()
@@ -234,12 +241,18 @@ def _delivered_rate(frames_b: list[tuple[int, int]], set_rate_hz: float) -> str:
     return f'  camera: {rate:.1f} frames/s delivered in the scored pass (set: {set_rate_hz:g} Hz)'
 
 
+def _why_no_pairs(nodes: NodeProcesses) -> str:
+    """liveness_node's newest word on why it matches no pairs, as ': <line>' ('' if none)."""
+    said = [line for line in nodes['liveness_node'].lines if 'no synchronized set' in line]
+    return f': {said[-1].strip()}' if said else ''
+
+
 def _start_landmarks_and_liveness(nodes: NodeProcesses, args: argparse.Namespace,
                                   liveness_overrides: dict[str, object]) -> None:
     nodes.start('landmark_node', node_command('landmark_node', args.params_file, {
         'shape_model': args.landmark_model}))
     nodes.start('liveness_node', node_command('liveness_node', args.params_file, {
-        'model_path': args.model.resolve(), **liveness_overrides}))
+        **args.liveness, **liveness_overrides}))
 
 
 def _finish(board: Scoreboard, *extra_lines: str) -> int:
@@ -286,7 +299,8 @@ def run_bag(args: argparse.Namespace) -> int:
           f'({args.model.name}) with {corners}; shared-memory DDS\n\n{HEADER}', flush=True)
     if args.ground_truth_corners:
         replay_through_liveness_node(bag, args.model, on_result, rate=args.rate,
-                                     on_tick=board.print_finished, log_dir=args.out / 'logs')
+                                     on_tick=board.print_finished, log_dir=args.out / 'logs',
+                                     pair=args.pair, region=args.region, eye=args.eye)
     else:
         _replay_through_landmarks(bag, args, on_result, board)
     return _finish(board)
@@ -294,7 +308,7 @@ def run_bag(args: argparse.Namespace) -> int:
 
 def _replay_through_landmarks(bag: Path, args: argparse.Namespace,
                               on_result: Callable[..., None], board: Scoreboard) -> None:
-    config = pair_config(model_metadata(args.model).pair)
+    config = pair_config(args.liveness['pair'])
     used = {config.phase_a, config.phase_b, Phase.FRONT}
     drained = [phase for phase in DEFAULT_PATTERN if phase not in used]
     with NodeProcesses(args.out / 'logs') as nodes, ResultListener(drained) as listener:

@@ -2,10 +2,11 @@
 
 Shared by the demo and the bag evaluation. The node runs over shared-memory-only DDS with its
 landmark input remapped to the bag's ground-truth eye corners, or with a real ``landmark_node``
-process finding the corners on the replayed front frames. The replay waits until every camera
-topic has its readers (the nodes read their phases, this process subscribes to the rest), so
-no frame is published before the nodes are matched, and the replay is lossless
-(antispoof_ros.offline.bagtools.replay).
+process finding the corners on the replayed front frames. Its pair, region and eye are the
+model's own (``liveness_parameters``), checked against any the caller names before a node
+starts. The replay waits until every camera topic has its readers (the nodes read their
+phases, this process subscribes to the rest), so no frame is published before the nodes are
+matched, and the replay is lossless (antispoof_ros.offline.bagtools.replay).
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ from pathlib import Path
 import sys
 import time
 
-import onnx
 import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from antispoof_ros.flash import DEFAULT_PATTERN, PairConfig, Phase, pair_config
-from antispoof_ros.liveness.model_metadata import ModelMetadata
+from antispoof_ros.liveness.inference import LivenessModel, ModelLoadError
 from antispoof_ros.msg import FlashFrame, LivenessResult
 from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
 from antispoof_ros.tools.harness.local_dds import apply_local_dds_environment
@@ -36,42 +36,60 @@ class NodeReplayError(RuntimeError):
     """The node did not come up or the replay failed; the message says which."""
 
 
-def model_metadata(path: Path) -> ModelMetadata:
-    """Metadata stored in an ONNX model file."""
-    proto = onnx.load(str(path), load_external_data=False)
-    return ModelMetadata.from_onnx_properties({p.key: p.value for p in proto.metadata_props})
+def liveness_parameters(model: Path, pair: str | None = None, region: str | None = None,
+                        eye: str | None = None) -> dict[str, object]:
+    """liveness_node's ``model_path``, ``pair``, ``region`` and ``eye`` for ``model``.
+
+    Each is the model's own (its metadata) unless given; ``eye`` only binds an eye model.
+    An unusable model file, or a given value the model was not trained for, raises
+    ModelLoadError with one line, so a tool can say so before it starts any node.
+    """
+    metadata = LivenessModel.load(model).metadata
+    trained = {'pair': metadata.pair, 'region': metadata.region,
+               'eye': metadata.eye if metadata.region == 'eye' else None}
+    for name, given in (('pair', pair), ('region', region), ('eye', eye)):
+        if given is not None and trained[name] is not None and given != trained[name]:
+            raise ModelLoadError(f"{model} was trained for {name} '{trained[name]}', "
+                                 f"not '{given}'")
+    return {'model_path': model.resolve(), 'pair': metadata.pair, 'region': metadata.region,
+            'eye': eye or metadata.eye}
 
 
 def replay_through_liveness_node(
     bag: Path, model: Path, on_result: Callable[[LivenessResult], None],
     rate: float | None = None, on_tick: Callable[[], None] | None = None,
     timeout_s: float = 1800.0, shape_model: str | None = None, log_dir: Path | None = None,
+    pair: str | None = None, region: str | None = None, eye: str | None = None,
 ) -> None:
     """Replay ``bag`` (``rate`` None: as fast as acknowledged) and pass every result on.
 
     ``shape_model`` None: the bag's ground-truth corners feed the node; else a landmark_node
     with that corner model finds them (replay it at a rate it keeps up with, e.g. 1.0).
-    The processes log to ``log_dir``, by default a temporary folder kept only when the replay
-    fails (the error names the log of the process that failed).
+    ``pair``, ``region``, ``eye``: as ``liveness_parameters`` (ModelLoadError on a
+    contradiction). The processes log to ``log_dir``, by default a temporary folder kept
+    only when the replay fails (the error names the log of the process that failed).
     """
-    config = pair_config(model_metadata(model).pair)
+    parameters = liveness_parameters(model, pair, region, eye)
     apply_local_dds_environment()  # this listener and every process started below
     logs = nullcontext(log_dir) if log_dir is not None else log_folder('node_replay_')
     try:
         with logs as folder, NodeProcesses(folder) as processes:
-            _replay(processes, bag, model, config, on_result, rate, on_tick, timeout_s,
+            _replay(processes, bag, parameters, on_result, rate, on_tick, timeout_s,
                     shape_model)
     except NodeProcessError as error:
         raise NodeReplayError(str(error)) from None
 
 
-def _replay(processes: NodeProcesses, bag: Path, model: Path, config: PairConfig,
+def _replay(processes: NodeProcesses, bag: Path, parameters: dict[str, object],
             on_result: Callable[[LivenessResult], None], rate: float | None,
             on_tick: Callable[[], None] | None, timeout_s: float,
             shape_model: str | None) -> None:
+    config: PairConfig = pair_config(str(parameters['pair']))
+    overrides = [f'{name}:={value}' for name, value in
+                 {**parameters, 'sync_queue_size': 50}.items()]
     processes.start('liveness_node', [
         sys.executable, '-m', 'antispoof_ros.nodes.liveness_node', '--ros-args',
-        '-p', f'model_path:={model}', '-p', 'sync_queue_size:=50',
+        *[item for override in overrides for item in ('-p', override)],
         *(['-r', f'{EYE_CORNERS}:={GROUND_TRUTH_CORNERS}'] if shape_model is None else [])])
     if shape_model is not None:
         processes.start('landmark_node', [

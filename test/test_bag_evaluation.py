@@ -1,4 +1,8 @@
-"""The bag evaluation through the real liveness node agrees with the direct evaluation."""
+"""The bag evaluation through the real liveness node agrees with the direct evaluation.
+
+It runs the node with the pair, region and eye its model was trained for; a contradicting
+choice is one error line before anything runs.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +21,26 @@ from antispoof_ros.offline.synthetic.scene import Split
 from antispoof_ros.paths import SHIPPED_MODELS
 from antispoof_ros.tools.bag_evaluation import main as bag_evaluation_main
 
-pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+@pytest.mark.parametrize('argv, message', [
+    (['--pair', 'P3'], "p2_face.onnx was trained for pair 'P2', not 'P3'"),
+    (['--model', str(SHIPPED_MODELS / 'p2_eye.onnx'), '--region', 'face'],
+     "p2_eye.onnx was trained for region 'eye', not 'face'"),
+])
+def test_a_choice_the_model_contradicts_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, argv: list[str], message: str
+) -> None:
+    out = tmp_path / 'evaluation'
+    assert bag_evaluation_main(['--bag', str(tmp_path / 'no_bag'), '--out', str(out),
+                                *argv]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith('antispoof_ros.tools.bag_evaluation: error: ')
+    assert message in error and error.count('\n') == 1, error
+    assert not out.exists()
 
 
+@pytest.mark.ros
+@pytest.mark.slow
 def test_node_and_direct_scores_agree_on_every_pair(tmp_path: Path) -> None:
     protocol = build_protocol(ProtocolConfig())
     picked = pick_pylon_scenarios([s for s in protocol.scenarios if s.split == Split.TEST], 3)
@@ -36,6 +57,8 @@ def test_node_and_direct_scores_agree_on_every_pair(tmp_path: Path) -> None:
     assert comparison['direct']['apcer'] == comparison['node']['apcer']
 
 
+@pytest.mark.ros
+@pytest.mark.slow
 def test_with_landmark_node_corners_node_and_direct_scores_agree(tmp_path: Path) -> None:
     protocol = build_protocol(ProtocolConfig())
     live = next(s for s in protocol.scenarios if s.split == Split.TEST

@@ -1,26 +1,30 @@
 """Evaluate a model on a bag twice: through the real liveness node, and directly.
 
     python -m antispoof_ros.tools.bag_evaluation --bag BAG --out DIR
-        [--model antispoof_ros/models/p2_face.onnx] [--corners ground-truth|landmark-node]
-        [--shape-model synthetic]
+        [--model antispoof_ros/models/p2_face.onnx] [--pair P] [--region R] [--eye E]
+        [--corners ground-truth|landmark-node] [--shape-model synthetic]
 
-Through the nodes: ``liveness_node`` runs as its own process (shared-memory DDS), the bag is
-replayed without loss (antispoof_ros.offline.bagtools.replay), and every published LivenessResult's
-per-pair score is collected. Its corners are the bag's ground truth, or (``--corners
-landmark-node``) those a ``landmark_node`` process finds on the replayed front frames (the
-replay then runs at camera speed, 120 Hz). Directly: the same bag is read with rosbags, the
-corners are the ground truth or those the node's landmark pipeline
-(antispoof_ros.landmarks.pipeline) finds on the front frames in order, and each cycle's set
-goes through the node's liveness pipeline (antispoof_ros.liveness.pipeline: pair check,
-corners inside the frame, alignment, the same ONNX file) in this process. Both score sets
-get the same ISO/IEC 30107-3 report at the model's own threshold, and the per-pair scores
-are compared (they should agree to float precision: same bytes in, same code, same model,
-the tracker seeing the same frames in the same order).
+Through the nodes: ``liveness_node`` runs as its own process (shared-memory DDS), the bag
+is replayed without loss (antispoof_ros.offline.bagtools.replay), and every published
+LivenessResult's per-pair score is collected. Its corners are the bag's ground truth, or
+(``--corners landmark-node``, the only choice for a recording from the rig) those a
+``landmark_node`` process finds on the replayed front frames (the replay then runs at the
+recorded speed). Directly: the same bag is read with rosbags, the corners are the ground
+truth or those the node's landmark pipeline (antispoof_ros.landmarks.pipeline) finds on the
+front frames in order, and each cycle's set goes through the node's liveness pipeline
+(antispoof_ros.liveness.pipeline) in this process.
+
+Each pair is labelled by the label segment its frame B falls in. Both score sets get the
+ISO/IEC 30107-3 figures at the model's own threshold (``comparison.json``; the node's scores
+also as a full report in ``DIR/report``), and the per-pair scores are compared (they should
+agree to float precision: same bytes, same code, same model, the tracker seeing the same
+frames in the same order). Both use the pair, region and eye the model was trained for; a
+--pair, --region or --eye that contradicts the model is one error line (exit 2) before any
+node starts, and a node that ends early is named with its last error line and its log.
 """
 
 from __future__ import annotations
 
-import argparse
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -33,24 +37,40 @@ import numpy as np
 from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import Reader
 
-from antispoof_ros.flash import Phase, pair_config
+from antispoof_ros.flash import PAIR_CONFIGS, Phase, pair_config
 from antispoof_ros.landmarks.dlib_backend import backend_for
 from antispoof_ros.landmarks.pipeline import LandmarkPipeline
 from antispoof_ros.landmarks.tracker import FaceTracker, TrackerConfig
+from antispoof_ros.liveness.alignment import EYES, REGIONS
 from antispoof_ros.liveness.inference import LivenessModel
 from antispoof_ros.liveness.pairing import CornerInfo, CornerStatus, FrameInfo, PairValidator
 from antispoof_ros.liveness.pipeline import LivenessPipeline
 from antispoof_ros.msg import EyeCorners, FlashFrame, LivenessResult
 from antispoof_ros.nodes.image_conversion import image_to_array
 from antispoof_ros.nodes.topics import flash_frame_topic
+from antispoof_ros.offline.bagtools import BagToolError
 from antispoof_ros.offline.bagtools.labels import read_label_segments
-from antispoof_ros.offline.evaluation.metrics import Presentations, evaluate_at_threshold
+from antispoof_ros.offline.cli import EXIT_BAD_INPUT, EXIT_FAILED, OneLineArgumentParser, fail
+from antispoof_ros.offline.evaluation.metrics import (
+    Presentations,
+    ThresholdChoice,
+    evaluate_at_threshold,
+)
+from antispoof_ros.offline.evaluation.report import (
+    ModelIdentity,
+    ReportRequest,
+    ScoreTable,
+    write_report,
+)
 from antispoof_ros.paths import SHIPPED_MODELS
 from antispoof_ros.tools.harness.node_replay import (
     GROUND_TRUTH_CORNERS,
     NodeReplayError,
+    liveness_parameters,
     replay_through_liveness_node,
 )
+
+PROGRAM = 'antispoof_ros.tools.bag_evaluation'
 
 
 def species_of(labels: dict) -> str:
@@ -148,8 +168,12 @@ def direct_scores(bag: Path, model: LivenessModel,
     return score_pairs(pipeline, frames, corners)
 
 
-def node_scores(bag: Path, model_path: Path, shape_model: str | None = None) -> dict[int, float]:
-    """Per-pair scores published by liveness_node while the bag is replayed to it."""
+def node_scores(bag: Path, model_path: Path, shape_model: str | None = None,
+                **choices: str | None) -> dict[int, float]:
+    """Per-pair scores published by liveness_node while the bag is replayed to it.
+
+    ``choices``: the node's ``pair``, ``region``, ``eye`` where given (else the model's).
+    """
     results: dict[int, float] = {}
 
     def keep(result: LivenessResult) -> None:
@@ -157,42 +181,54 @@ def node_scores(bag: Path, model_path: Path, shape_model: str | None = None) -> 
             results[result.frame_counter_b] = result.score
 
     replay_through_liveness_node(bag, model_path, keep, rate=None if shape_model is None else 1.0,
-                                 shape_model=shape_model)
+                                 shape_model=shape_model, **choices)
     return results
 
 
-def evaluate(scores: dict[int, float], bag_start: dict[int, int], lookup: SegmentLookup,
-             threshold: float) -> dict:
-    """ISO/IEC 30107-3 figures of per-pair scores at ``threshold``."""
+def score_table(scores: Mapping[int, float], bag_stamp: Mapping[int, int],
+                lookup: SegmentLookup) -> ScoreTable:
+    """Finite per-pair scores with the labels of their segment (one 'test' split)."""
     keys = sorted(k for k, v in scores.items() if math.isfinite(v))
-    labels = [lookup.labels(bag_start[k]) for k in keys]
+    labels = [lookup.labels(bag_stamp[k]) for k in keys]
     presentations = Presentations(
-        np.array([scores[k] for k in keys]),
-        np.array([int(label['species'] == 'live') for label in labels]),
+        np.array([scores[k] for k in keys], dtype=np.float64),
+        np.array([int(label['species'] == 'live') for label in labels], dtype=np.int64),
         np.array([species_of(label) for label in labels]),
     )
-    return evaluate_at_threshold(presentations.scores, presentations.labels,
-                                 presentations.species, threshold).to_dict()
+    return ScoreTable(presentations, np.full(len(keys), 'test'),
+                      np.array([str(label.get('subject', '')) for label in labels]))
+
+
+def evaluate(table: ScoreTable, threshold: float) -> dict:
+    """ISO/IEC 30107-3 figures of a score table at ``threshold``."""
+    data = table.presentations
+    return evaluate_at_threshold(data.scores, data.labels, data.species, threshold).to_dict()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run both evaluations and write ``comparison.json``; exit 2 on bad input."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = OneLineArgumentParser(prog=PROGRAM, description=__doc__.split('\n')[0])
     parser.add_argument('--bag', type=Path, required=True)
     parser.add_argument('--out', type=Path, required=True)
     parser.add_argument('--model', type=Path, default=SHIPPED_MODELS / 'p2_face.onnx')
+    parser.add_argument('--pair', choices=tuple(PAIR_CONFIGS),
+                        help="liveness_node's pair (default: the model's)")
+    parser.add_argument('--region', choices=tuple(REGIONS),
+                        help="liveness_node's region (default: the model's)")
+    parser.add_argument('--eye', choices=EYES, help="liveness_node's eye (default: the model's)")
     parser.add_argument('--corners', choices=('ground-truth', 'landmark-node'),
                         default='ground-truth', help='where the eye corners come from')
     parser.add_argument('--shape-model', default='synthetic',
                         help="landmark_node's corner model with --corners landmark-node")
     args = parser.parse_args(argv)
     shape_model = args.shape_model if args.corners == 'landmark-node' else None
+    choices = {'pair': args.pair, 'region': args.region, 'eye': args.eye}
     try:
         model = LivenessModel.load(args.model)
+        liveness_parameters(args.model, **choices)
         lookup = SegmentLookup(args.bag)
-    except (OSError, ValueError, RuntimeError) as error:
-        print(f'bag_evaluation: error: {error}', file=sys.stderr)
-        return 2
+    except (OSError, ValueError, RuntimeError, BagToolError) as error:
+        return fail(PROGRAM, error, EXIT_BAD_INPUT)
     bag_stamp = {}
     with Reader(args.bag) as reader:
         topic = f'/{flash_frame_topic(pair_config(model.metadata.pair).phase_b)}'
@@ -201,13 +237,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             bag_stamp[deserialize_message(raw, FlashFrame).frame_counter] = stamp
     direct = direct_scores(args.bag, model, shape_model)
     try:
-        through_node = node_scores(args.bag, args.model, shape_model)
+        through_node = node_scores(args.bag, args.model, shape_model, **choices)
     except NodeReplayError as error:
-        print(f'bag_evaluation: error: {error}', file=sys.stderr)
-        return 1
+        return fail(PROGRAM, error, EXIT_FAILED)
     common = sorted(k for k in set(direct) & set(through_node)
                     if math.isfinite(direct[k]) and math.isfinite(through_node[k]))
     difference = max((abs(direct[k] - through_node[k]) for k in common), default=math.nan)
+    node_table = score_table(through_node, bag_stamp, lookup)
     comparison = {
         'bag': str(args.bag), 'model': str(args.model), 'model_sha256': model.sha256,
         'corners': args.corners, 'shape_model': shape_model,
@@ -215,11 +251,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         'pairs_scored_directly': sum(map(math.isfinite, direct.values())),
         'pairs_scored_by_node': sum(map(math.isfinite, through_node.values())),
         'max_score_difference': difference,
-        'direct': evaluate(direct, bag_stamp, lookup, model.threshold),
-        'node': evaluate(through_node, bag_stamp, lookup, model.threshold),
+        'direct': evaluate(score_table(direct, bag_stamp, lookup), model.threshold),
+        'node': evaluate(node_table, model.threshold),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / 'comparison.json').write_text(json.dumps(comparison, indent=1) + '\n')
+    if len(node_table.presentations.scores):
+        write_report(args.out / 'report', ReportRequest(
+            test=node_table, choice=ThresholdChoice(model.threshold, 'fixed'),
+            model=ModelIdentity.from_file(args.model, model.metadata.name),
+            data_id=f'{args.bag.name} ({len(lookup.segments)} label segments), pairs scored '
+                    'by liveness_node', input_type=model.metadata.pair))
     for name, count in (('direct', comparison['pairs_scored_directly']),
                         ('node', comparison['pairs_scored_by_node'])):
         figures = comparison[name]
@@ -227,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               f'BPCER {figures["bpcer"]}, accuracy {figures["accuracy"]}')
     print(f'pairs in bag {len(bag_stamp)}, compared {len(common)}, '
           f'max |score difference| {difference:.2e}')
+    if len(node_table.presentations.scores):
+        print(f'ISO/IEC 30107-3 report of the node\'s scores: {args.out / "report" / "report.md"}')
     return 0
 
 

@@ -3,7 +3,8 @@
 Bags hold the camera node's own topics and message types, so a bag written from generated
 frames, one recorded on the rig and a live camera are interchangeable inputs for the nodes.
 The session labels (subject, species, lighting, ...) travel inside the bag: on a labels
-topic and in the bag's metadata.
+topic and in the bag's metadata. A bag is complete or it is a ``<bag>.partial`` folder,
+which the readers refuse and ``record --recover`` turns into a bag (``recovery``).
 """
 
 from __future__ import annotations

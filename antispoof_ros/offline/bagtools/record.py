@@ -5,13 +5,23 @@ stores them unchanged, so no message is deserialized on the way to disk. Each me
 stamped with its receive time, as ``ros2 bag record`` does. Ctrl-C (or ``--duration``)
 ends the recording cleanly; the bag only gets its final name once it is complete.
 
-    python -m antispoof_ros.offline.bagtools.record --out BAG --subject S --species live
-        --lighting office [--pose ahead] [--results] [--topics T ...] [--duration S]
+Labels: ``--subject/--species/--lighting/...`` label the whole recording; when standard
+input is a terminal, a typed line such as ``species=print print_kind=nir`` starts a new
+segment at that moment. ``--labels FILE`` (YAML or CSV, see ``labels.load_label_file``)
+plans the segments instead; frames before its first segment are not recorded. A killed
+recorder or a full disk leaves ``<bag>.partial``: ``--recover`` makes a bag of it.
+
+    python -m antispoof_ros.offline.bagtools.record --out BAG (--subject S --species live
+        --lighting office [--pose ahead] | --labels FILE) [--compression zstd] [--results]
+        [--topics T ...] [--duration S]
+    python -m antispoof_ros.offline.bagtools.record --recover BAG.partial
 """
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
+from pathlib import Path
 import queue
 import signal
 import struct
@@ -29,13 +39,25 @@ from rosbags.rosbag2.errors import WriterError
 from antispoof_ros.flash import DEFAULT_PATTERN, Phase
 from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
 from antispoof_ros.offline.bagtools import BagToolError, message_class
-from antispoof_ros.offline.bagtools.labels import LIGHTINGS, POSES, PRINT_KINDS, SPECIES
+from antispoof_ros.offline.bagtools.labels import (
+    LIGHTINGS,
+    POSES,
+    PRINT_KINDS,
+    SPECIES,
+    LabelSegment,
+    load_label_file,
+    parse_label_line,
+    validate_labels,
+)
+from antispoof_ros.offline.bagtools.recovery import recover
 from antispoof_ros.offline.bagtools.typestore import project_typestore
 from antispoof_ros.offline.bagtools.writer import (
+    COMPRESSIONS,
     EYE_CORNERS_MSGTYPE,
     FLASH_FRAME_MSGTYPE,
     LabelledBagWriter,
     absolute_topic,
+    partial_path,
 )
 from antispoof_ros.offline.cli import (
     EXIT_FAILED,
@@ -81,15 +103,21 @@ class Recorder:
     """Subscriptions whose raw messages a writer thread appends to a bag.
 
     Topics of unknown type are subscribed as soon as a publisher shows their type.
+    ``planned`` label segments (sorted by start) begin with the first message at or after
+    their start; messages before the first of them are dropped. Segments of typed labels
+    go through the same queue as the messages, so they land between the right frames.
     """
 
-    def __init__(self, node: Node, bag: LabelledBagWriter, topics: list[str]) -> None:
+    def __init__(self, node: Node, bag: LabelledBagWriter, topics: list[str],
+                 planned: list[LabelSegment] | None = None) -> None:
         self.node = node
         self.bag = bag
         self.pending = [absolute_topic(t) for t in topics]
+        self.planned = list(planned or [])
         self.failure: Exception | None = None
         self.counter_range: tuple[int, int] | None = None
         self.flash_frames = 0
+        self.unlabelled = 0
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_LENGTH)
         self._thread = threading.Thread(target=self._write_loop, name='bag_writer', daemon=True)
         self._thread.start()
@@ -118,12 +146,27 @@ class Recorder:
 
         return receive
 
+    def start_segment(self, labels: dict[str, object]) -> None:
+        """Typed labels: a new segment from now on."""
+        self._queue.put(LabelSegment(self.node.get_clock().now().nanoseconds, labels))
+
     def _write_loop(self) -> None:
         while (item := self._queue.get()) is not None:
             if self.failure is not None:
                 continue
-            topic, msgtype, stamp_ns, data = item
             try:
+                typed = isinstance(item, LabelSegment)
+                stamp_ns = item.start_ns if typed else item[2]
+                while self.planned and self.planned[0].start_ns <= stamp_ns:
+                    segment = self.planned.pop(0)
+                    self.bag.start_segment(segment.labels, segment.start_ns)
+                if typed:
+                    self.bag.start_segment(item.labels, item.start_ns)
+                    continue
+                topic, msgtype, stamp_ns, data = item
+                if not self.bag.segments:
+                    self.unlabelled += 1
+                    continue
                 self.bag.write_serialized(topic, msgtype, stamp_ns, data)
                 if msgtype == FLASH_FRAME_MSGTYPE:
                     self._count_frame(data)
@@ -159,14 +202,22 @@ class Recorder:
 
 def _parser() -> OneLineArgumentParser:
     parser = OneLineArgumentParser(prog=PROGRAM, description=__doc__.split('\n\n')[0])
-    parser.add_argument('--out', required=True, help='new bag folder (must not exist)')
-    parser.add_argument('--subject', required=True, help='subject id, e.g. s007')
-    parser.add_argument('--species', required=True, help=', '.join(SPECIES))
-    parser.add_argument('--lighting', required=True, help=', '.join(LIGHTINGS))
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument('--out', type=Path, help='new bag folder (must not exist)')
+    target.add_argument('--recover', type=Path, metavar='PARTIAL',
+                        help='make a bag of what a killed recorder left in BAG.partial')
+    parser.add_argument('--labels', type=Path, metavar='FILE',
+                        help='label segments with start times (YAML or CSV) instead of the '
+                             'label options')
+    parser.add_argument('--subject', help='subject id, e.g. s007')
+    parser.add_argument('--species', help=', '.join(SPECIES))
+    parser.add_argument('--lighting', help=', '.join(LIGHTINGS))
     parser.add_argument('--pose', help=', '.join(POSES))
     parser.add_argument('--print-kind', help=f"print attacks: {', '.join(PRINT_KINDS)}")
     parser.add_argument('--mask-id', type=int, help='mask attacks: mask number')
     parser.add_argument('--note', help='free text kept with the labels')
+    parser.add_argument('--compression', choices=COMPRESSIONS, default='none',
+                        help='zstd: compress the MCAP chunks (default none)')
     parser.add_argument('--topics', nargs='+', default=list(DEFAULT_TOPICS),
                         help='topics to record (default: the four FlashFrame topics)')
     parser.add_argument('--results', action='store_true',
@@ -176,14 +227,33 @@ def _parser() -> OneLineArgumentParser:
     return parser
 
 
+LABEL_OPTIONS = ('subject', 'species', 'lighting', 'pose', 'print_kind', 'mask_id', 'note')
+
+
+def _planned_segments(args: argparse.Namespace, start_ns: int) -> list[LabelSegment]:
+    """The label segments given before recording, checked; BagToolError names the problem."""
+    options = {key: getattr(args, key) for key in LABEL_OPTIONS}
+    if args.labels is None:
+        return [LabelSegment(start_ns, validate_labels(options))]
+    given = [key for key, value in options.items() if value is not None]
+    if given:
+        option = given[0].replace('_', '-')
+        raise BagToolError(f'--labels replaces the label options (got --{option})')
+    return [LabelSegment(row.start_ns(start_ns), row.labels)
+            for row in load_label_file(args.labels)]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Record until Ctrl-C or --duration; exit 2 on bad input, 1 when nothing was written."""
     args = _parser().parse_args(argv)
-    labels = {key: getattr(args, key) for key in
-              ('subject', 'species', 'lighting', 'pose', 'print_kind', 'mask_id', 'note')}
+    if args.recover is not None:
+        return _recover(args.recover)
     topics = list(dict.fromkeys(args.topics + (list(RESULT_TOPICS) if args.results else [])))
+    start_ns = time.time_ns()
     try:
-        bag = LabelledBagWriter(args.out, labels, start_ns=time.time_ns())
+        planned = _planned_segments(args, start_ns)
+        bag = LabelledBagWriter(args.out, planned[0].labels, compression=args.compression,
+                                keep_partial=True)
     except BagToolError as error:
         return fail(PROGRAM, error)
 
@@ -196,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     executor.add_node(node)
     try:
         with bag:
-            recorder = Recorder(node, bag, topics)
+            recorder = Recorder(node, bag, topics, planned)
+            if args.labels is None and sys.stdin.isatty():
+                _read_typed_labels(recorder, planned[0].labels)
             try:
                 _spin(executor, recorder, stop, args.duration)
             finally:
@@ -204,17 +276,55 @@ def main(argv: list[str] | None = None) -> int:
                 node.destroy_node()
                 recorder.finish()
             if recorder.failure is not None:
-                raise BagToolError(f'writing {args.out} failed: {recorder.failure}')
+                raise BagToolError(f'writing {args.out} failed: {recorder.failure}; what was '
+                                   f'written is in {partial_path(args.out)} (--recover it)')
             if not any(topic in bag.counts for topic in map(absolute_topic, topics)):
+                bag.keep_partial = False
                 raise BagToolError(f'nothing received on {", ".join(topics)}; no bag written')
     except BagToolError as error:
         return fail(PROGRAM, error, EXIT_FAILED)
     finally:
         executor.shutdown()
         rclpy.try_shutdown()
+    if recorder.unlabelled:
+        print(f'{PROGRAM}: {recorder.unlabelled} messages before the first label segment '
+              'were not recorded', flush=True)
+    if recorder.planned:
+        print(f'{PROGRAM}: {len(recorder.planned)} label segments start after the end of '
+              'the recording; not written', flush=True)
     print(f'{PROGRAM}: wrote {args.out}: {recorder.progress()}; '
           f'frame counter gaps: {recorder.lost_frames}', flush=True)
     return EXIT_OK
+
+
+def _recover(partial: Path) -> int:
+    try:
+        bag, counts = recover(partial)
+    except (BagToolError, OSError) as error:
+        return fail(PROGRAM, error)
+    written = ', '.join(f'{topic} {count}' for topic, count in sorted(counts.items()))
+    print(f'{PROGRAM}: recovered {bag}: {written}', flush=True)
+    return EXIT_OK
+
+
+def _read_typed_labels(recorder: Recorder, labels: dict[str, object]) -> None:
+    """Start a thread that turns each typed line into a new label segment."""
+
+    def read() -> None:
+        current = labels
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            try:
+                current = parse_label_line(line, current)
+            except BagToolError as error:
+                print(f'{PROGRAM}: error: {error}; labels unchanged', file=sys.stderr,
+                      flush=True)
+                continue
+            recorder.start_segment(current)
+            print(f'{PROGRAM}: new label segment: {current}', flush=True)
+
+    threading.Thread(target=read, name='typed_labels', daemon=True).start()
 
 
 def _spin(executor: SingleThreadedExecutor, recorder: Recorder, stop: threading.Event,

@@ -32,7 +32,7 @@ from rosbags.rosbag2.errors import ReaderError
 from tqdm import tqdm
 
 from antispoof_ros.offline.bagtools import BagToolError, message_class
-from antispoof_ros.offline.bagtools.labels import GROUND_TRUTH_NAMESPACE
+from antispoof_ros.offline.bagtools.labels import GROUND_TRUTH_NAMESPACE, unfinished_recording
 from antispoof_ros.offline.cli import (
     EXIT_FAILED,
     EXIT_OK,
@@ -88,6 +88,8 @@ class ReplayStats:
 
 def inspect_bag(path: Path) -> BagTopics:
     """Open a bag and check that every topic's type is CDR of an installed message type."""
+    if reason := unfinished_recording(path):
+        raise BagToolError(reason)
     try:
         with Reader(path) as reader:
             classes = {}

@@ -39,7 +39,8 @@ EXTRAS_REQUIRE = {
     # ship the two face photos of the landmark benchmarks and fault scenes
     'tools': ['rosbags', 'onnx', 'tqdm', 'scikit-image', 'matplotlib'],
     # test/ and lint (the suite itself also needs bags, train and tools)
-    'test': ['pytest', 'hypothesis', 'ruff', 'scikit-image'],
+    # mcap: an independent reader the bag tests check the recorder's MCAP files with
+    'test': ['pytest', 'hypothesis', 'ruff', 'scikit-image', 'mcap'],
 }
 
 setup(

@@ -8,10 +8,20 @@ import subprocess
 import sys
 import time
 
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from antispoof_ros.flash import DEFAULT_PATTERN
+from antispoof_ros.msg import FlashFrame
+from antispoof_ros.nodes.topics import flash_frame_topic
 from antispoof_ros.tools.harness.processes import NodeProcess
 
 VENV_BIN = Path(__file__).resolve().parent.parent / '.venv' / 'bin'
 REPO = Path(__file__).resolve().parent.parent
+RELIABLE_DEEP = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
+                           reliability=ReliabilityPolicy.RELIABLE)
 
 
 def start_node(executable: str, *arguments: str) -> NodeProcess:
@@ -43,3 +53,24 @@ def spin_until(executor: object, done: Callable[[], bool], timeout: float,
         if done():
             return True
     return False
+
+
+def replayed_frames(context: Context, bag: Path, *replay_arguments: str,
+                    wanted: int) -> tuple[list[FlashFrame], NodeProcess]:
+    """The FlashFrames ``bagtools.replay`` publishes from ``bag`` (at least ``wanted``)."""
+    node = Node('replay_listener', context=context)
+    frames: list[FlashFrame] = []
+    for phase in DEFAULT_PATTERN:
+        node.create_subscription(FlashFrame, flash_frame_topic(phase), frames.append,
+                                 RELIABLE_DEEP)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    replay = start_module('antispoof_ros.offline.bagtools.replay', str(bag),
+                          *replay_arguments, '--wait-for-subscribers', '1')
+    try:
+        assert spin_until(executor, lambda: len(frames) >= wanted, timeout=30), replay.output
+        assert replay.wait(timeout=15) == 0, replay.output
+    finally:
+        replay.stop()
+        node.destroy_node()
+    return frames, replay

@@ -8,13 +8,11 @@ import subprocess
 import sys
 import time
 
-from node_process import REPO, spin_until, start_module
+from node_process import RELIABLE_DEEP, REPO, replayed_frames, start_module
 import numpy as np
 import pytest
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
@@ -34,8 +32,6 @@ LABELS = {'subject': 's001', 'species': 'print', 'lighting': 'office', 'print_ki
 START_NS = 1_700_000_000_000_000_000
 PERIOD_NS = 8_333_333
 CORNERS = EyeCornerPoints((100.0, 80.0), (130.0, 81.0), (190.0, 80.5), (160.0, 81.5))
-RELIABLE_DEEP = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
-                           reliability=ReliabilityPolicy.RELIABLE)
 
 
 def frame_pixels(counter: int, shape: tuple[int, int]) -> np.ndarray:
@@ -152,21 +148,7 @@ def run_tool(module: str, *args: str, timeout: float = 30) -> subprocess.Complet
 @pytest.mark.parametrize('speed', [['--as-fast-as-possible'], ['--rate', '4']])
 def test_replay_delivers_every_frame(ros_context: Context, test_bag: Path,
                                      speed: list[str]) -> None:
-    node = Node('replay_listener', context=ros_context)
-    frames: list[FlashFrame] = []
-    for phase in DEFAULT_PATTERN:
-        node.create_subscription(FlashFrame, flash_frame_topic(phase), frames.append,
-                                 RELIABLE_DEEP)
-    executor = SingleThreadedExecutor(context=ros_context)
-    executor.add_node(node)
-    replay = start_module('antispoof_ros.offline.bagtools.replay', str(test_bag),
-                          *speed, '--wait-for-subscribers', '1')
-    try:
-        assert spin_until(executor, lambda: len(frames) >= 16, timeout=30), replay.output
-        assert replay.wait(timeout=15) == 0, replay.output
-    finally:
-        replay.stop()
-        node.destroy_node()
+    frames, replay = replayed_frames(ros_context, test_bag, *speed, wanted=16)
     assert 'replayed 21 of 21 messages' in replay.output
     for counter, frame in enumerate(sorted(frames, key=lambda f: f.frame_counter)):
         assert_frame(frame, counter)

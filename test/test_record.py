@@ -9,13 +9,12 @@ import pty
 import sys
 import time
 
-from node_process import REPO, spin_until, start_module
+from node_process import RELIABLE_DEEP, REPO, replayed_frames, spin_until, start_module
 import numpy as np
 import pytest
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import Reader
 from std_msgs.msg import String
@@ -43,8 +42,6 @@ PRINT = {'subject': 's001', 'species': 'print', 'lighting': 'office', 'print_kin
 # 640x480 mono8: above the writer's direct-write size, so each frame reaches the file at once
 FRAME_SHAPE = (480, 640)
 FRAME_BYTES = FRAME_SHAPE[0] * FRAME_SHAPE[1]
-RELIABLE_DEEP = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
-                           reliability=ReliabilityPolicy.RELIABLE)
 FLASH_TOPICS = [f'/{flash_frame_topic(phase)}' for phase in DEFAULT_PATTERN]
 
 
@@ -255,21 +252,7 @@ def test_zstd_bag_is_readable_and_replays(ros_context: Context, tmp_path: Path) 
     assert {chunk.compression for chunk in summary.chunk_indexes} == {'zstd'}
     assert mcap_file.stat().st_size < 8 * FRAME_BYTES / 4
 
-    node = Node('zstd_listener', context=ros_context)
-    frames: list[FlashFrame] = []
-    for phase in DEFAULT_PATTERN:
-        node.create_subscription(FlashFrame, flash_frame_topic(phase), frames.append,
-                                 RELIABLE_DEEP)
-    executor = SingleThreadedExecutor(context=ros_context)
-    executor.add_node(node)
-    replay = start_module('antispoof_ros.offline.bagtools.replay', str(bag),
-                          '--as-fast-as-possible', '--wait-for-subscribers', '1')
-    try:
-        assert spin_until(executor, lambda: len(frames) >= 8, timeout=30), replay.output
-        assert replay.wait(timeout=15) == 0, replay.output
-    finally:
-        replay.stop()
-        node.destroy_node()
+    frames, _ = replayed_frames(ros_context, bag, '--as-fast-as-possible', wanted=8)
     assert sorted(f.frame_counter for f in frames) == list(range(8))
 
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from antispoof_ros.flash import Phase
+from antispoof_ros.offline.bagtools.labels import METADATA_KEY
 from antispoof_ros.offline.bagtools.synthetic_bag import write_synthetic_bag
+from antispoof_ros.offline.bagtools.writer import FlashBagWriter
 from antispoof_ros.offline.synthetic.protocol import (
     ProtocolConfig,
     build_protocol,
@@ -41,6 +45,27 @@ def test_a_choice_the_model_contradicts_is_one_error_line(
 
 @pytest.mark.ros
 @pytest.mark.slow
+@pytest.mark.parametrize('damage', ['storage file', 'label segments'])
+def test_a_damaged_bag_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                         damage: str) -> None:
+    bag = tmp_path / 'bag'
+    labels = {'subject': 's001', 'species': 'live', 'lighting': 'office'}
+    with FlashBagWriter(bag, labels) as writer:
+        writer.write_frame(Phase.DARK, np.zeros((4, 4), np.uint8), 0, 1_000_000)
+    if damage == 'storage file':
+        next(bag.glob('*.mcap')).unlink()
+        expected = 'files are missing'
+    else:
+        metadata = bag / 'metadata.yaml'
+        metadata.write_text(metadata.read_text().replace(METADATA_KEY, 'x.renamed'))
+        expected = 'no antispoof_ros labels'
+    out = tmp_path / 'evaluation'
+    assert bag_evaluation_main(['--bag', str(bag), '--out', str(out)]) == 2
+    error = capsys.readouterr().err
+    assert expected in error and error.count('\n') == 1, error
+    assert not out.exists()
+
+
 def test_node_and_direct_scores_agree_on_every_pair(tmp_path: Path) -> None:
     protocol = build_protocol(ProtocolConfig())
     picked = pick_pylon_scenarios([s for s in protocol.scenarios if s.split == Split.TEST], 3)

@@ -36,6 +36,7 @@ import sys
 import numpy as np
 from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import Reader
+from rosbags.rosbag2.errors import ReaderError
 
 from antispoof_ros.flash import PAIR_CONFIGS, Phase, pair_config
 from antispoof_ros.landmarks.dlib_backend import backend_for
@@ -205,6 +206,17 @@ def evaluate(table: ScoreTable, threshold: float) -> dict:
     return evaluate_at_threshold(data.scores, data.labels, data.species, threshold).to_dict()
 
 
+def frame_b_stamps(bag: Path, phase_b: Phase) -> dict[int, int]:
+    """Bag time of every frame B by its frame counter (the time its label segment is found by)."""
+    stamps = {}
+    with Reader(bag) as reader:
+        topic = f'/{flash_frame_topic(phase_b)}'
+        for _connection, stamp, raw in reader.messages(
+                connections=[c for c in reader.connections if c.topic == topic]):
+            stamps[deserialize_message(raw, FlashFrame).frame_counter] = stamp
+    return stamps
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run both evaluations and write ``comparison.json``; exit 2 on bad input."""
     parser = OneLineArgumentParser(prog=PROGRAM, description=__doc__.split('\n')[0])
@@ -227,14 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = LivenessModel.load(args.model)
         liveness_parameters(args.model, **choices)
         lookup = SegmentLookup(args.bag)
-    except (OSError, ValueError, RuntimeError, BagToolError) as error:
+        bag_stamp = frame_b_stamps(args.bag, pair_config(model.metadata.pair).phase_b)
+    except (OSError, ValueError, RuntimeError, BagToolError, ReaderError) as error:
         return fail(PROGRAM, error, EXIT_BAD_INPUT)
-    bag_stamp = {}
-    with Reader(args.bag) as reader:
-        topic = f'/{flash_frame_topic(pair_config(model.metadata.pair).phase_b)}'
-        for _connection, stamp, raw in reader.messages(
-                connections=[c for c in reader.connections if c.topic == topic]):
-            bag_stamp[deserialize_message(raw, FlashFrame).frame_counter] = stamp
     direct = direct_scores(args.bag, model, shape_model)
     try:
         through_node = node_scores(args.bag, args.model, shape_model, **choices)

@@ -38,11 +38,10 @@ from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import Reader
 from rosbags.rosbag2.errors import ReaderError
 
-from antispoof_ros.flash import PAIR_CONFIGS, Phase, pair_config
+from antispoof_ros.flash import Phase, pair_config
 from antispoof_ros.landmarks.dlib_backend import backend_for
 from antispoof_ros.landmarks.pipeline import LandmarkPipeline
 from antispoof_ros.landmarks.tracker import FaceTracker, TrackerConfig
-from antispoof_ros.liveness.alignment import EYES, REGIONS
 from antispoof_ros.liveness.inference import LivenessModel
 from antispoof_ros.liveness.pairing import CornerInfo, CornerStatus, FrameInfo, PairValidator
 from antispoof_ros.liveness.pipeline import LivenessPipeline
@@ -63,10 +62,10 @@ from antispoof_ros.offline.evaluation.report import (
     ScoreTable,
     write_report,
 )
-from antispoof_ros.paths import SHIPPED_MODELS
 from antispoof_ros.tools.harness.node_replay import (
     GROUND_TRUTH_CORNERS,
     NodeReplayError,
+    add_model_arguments,
     liveness_parameters,
     replay_through_liveness_node,
 )
@@ -222,12 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineArgumentParser(prog=PROGRAM, description=__doc__.split('\n')[0])
     parser.add_argument('--bag', type=Path, required=True)
     parser.add_argument('--out', type=Path, required=True)
-    parser.add_argument('--model', type=Path, default=SHIPPED_MODELS / 'p2_face.onnx')
-    parser.add_argument('--pair', choices=tuple(PAIR_CONFIGS),
-                        help="liveness_node's pair (default: the model's)")
-    parser.add_argument('--region', choices=tuple(REGIONS),
-                        help="liveness_node's region (default: the model's)")
-    parser.add_argument('--eye', choices=EYES, help="liveness_node's eye (default: the model's)")
+    add_model_arguments(parser)
     parser.add_argument('--corners', choices=('ground-truth', 'landmark-node'),
                         default='ground-truth', help='where the eye corners come from')
     parser.add_argument('--shape-model', default='synthetic',

@@ -32,8 +32,7 @@ import time
 
 from tqdm import tqdm
 
-from antispoof_ros.flash import DEFAULT_PATTERN, PAIR_CONFIGS, Phase, pair_config
-from antispoof_ros.liveness.alignment import EYES, REGIONS
+from antispoof_ros.flash import DEFAULT_PATTERN, Phase, pair_config
 from antispoof_ros.liveness.inference import ModelLoadError
 from antispoof_ros.msg import LivenessResult
 from antispoof_ros.nodes.messages import stamp_nanoseconds
@@ -42,7 +41,7 @@ from antispoof_ros.offline.bagtools import BagToolError
 from antispoof_ros.offline.bagtools.labels import read_label_segments
 from antispoof_ros.offline.bagtools.synthetic_bag import write_synthetic_bag
 from antispoof_ros.offline.cli import EXIT_FAILED, OneLineArgumentParser, fail, positive_number
-from antispoof_ros.paths import SHIPPED_MODELS, SOURCE_TREE
+from antispoof_ros.paths import SOURCE_TREE
 from antispoof_ros.tools.demo.listener import ResultListener
 from antispoof_ros.tools.demo.scenarios import (
     INDEX_FILE,
@@ -62,6 +61,7 @@ from antispoof_ros.tools.demo.scoreboard import (
 from antispoof_ros.tools.harness.local_dds import apply_local_dds_environment
 from antispoof_ros.tools.harness.node_replay import (
     NodeReplayError,
+    add_model_arguments,
     liveness_parameters,
     replay_through_liveness_node,
 )
@@ -94,12 +94,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help='emulated camera frame rate in Hz (default %(default)g)')
     parser.add_argument('--out', type=Path, default=DEFAULT_OUT,
                         help='work folder: rendered scenarios and node logs')
-    parser.add_argument('--model', type=Path, default=SHIPPED_MODELS / 'p2_face.onnx')
-    parser.add_argument('--pair', choices=tuple(PAIR_CONFIGS),
-                        help="liveness_node's pair (default: the model's)")
-    parser.add_argument('--region', choices=tuple(REGIONS),
-                        help="liveness_node's region (default: the model's)")
-    parser.add_argument('--eye', choices=EYES, help="liveness_node's eye (default: the model's)")
+    add_model_arguments(parser)
     parser.add_argument('--bag', type=Path, help='bag to replay (--source bag); default: '
                         'render the demo scenarios')
     parser.add_argument('--rate', type=positive_number, default=1.0,

@@ -11,6 +11,7 @@ matched, and the replay is lossless (antispoof_ros.offline.bagtools.replay).
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
@@ -20,10 +21,12 @@ import time
 import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from antispoof_ros.flash import DEFAULT_PATTERN, PairConfig, Phase, pair_config
+from antispoof_ros.flash import DEFAULT_PATTERN, PAIR_CONFIGS, PairConfig, Phase, pair_config
+from antispoof_ros.liveness.alignment import EYES, REGIONS
 from antispoof_ros.liveness.inference import LivenessModel, ModelLoadError
 from antispoof_ros.msg import FlashFrame, LivenessResult
 from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
+from antispoof_ros.paths import SHIPPED_MODELS
 from antispoof_ros.tools.harness.local_dds import apply_local_dds_environment
 from antispoof_ros.tools.harness.processes import NodeProcessError, NodeProcesses, log_folder
 
@@ -34,6 +37,16 @@ SETTLE_S = 1.5
 
 class NodeReplayError(RuntimeError):
     """The node did not come up or the replay failed; the message says which."""
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--model`` and the ``--pair/--region/--eye`` that default to the model's own."""
+    parser.add_argument('--model', type=Path, default=SHIPPED_MODELS / 'p2_face.onnx')
+    parser.add_argument('--pair', choices=tuple(PAIR_CONFIGS),
+                        help="liveness_node's pair (default: the model's)")
+    parser.add_argument('--region', choices=tuple(REGIONS),
+                        help="liveness_node's region (default: the model's)")
+    parser.add_argument('--eye', choices=EYES, help="liveness_node's eye (default: the model's)")
 
 
 def liveness_parameters(model: Path, pair: str | None = None, region: str | None = None,

@@ -6,7 +6,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-fast lint clean
+.PHONY: setup demo test test-fast lint colcon clean
 
 setup:
 	@bash tools/setup_venv.sh
@@ -14,8 +14,11 @@ setup:
 demo: setup
 	@$(PY) -m antispoof_ros.tools.demo
 
+# ruff, then colcon build + `colcon test` as on the rig (a quick subset and the ament
+# linters, tools/colcon_check.sh), then the whole pytest suite
 test: setup
 	$(VENV)/bin/ruff check .
+	@bash tools/colcon_check.sh
 	$(PY) -m pytest
 
 test-fast: setup
@@ -23,6 +26,9 @@ test-fast: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+
+colcon: setup
+	@bash tools/colcon_check.sh
 
 clean:
 	rm -rf build $(VENV)

@@ -39,8 +39,12 @@ EXTRAS_REQUIRE = {
     # ship the two face photos of the landmark benchmarks and fault scenes
     'tools': ['rosbags', 'onnx', 'tqdm', 'scikit-image', 'matplotlib'],
     # test/ and lint (the suite itself also needs bags, train and tools)
-    # mcap: an independent reader the bag tests check the recorder's MCAP files with
-    'test': ['pytest', 'hypothesis', 'ruff', 'scikit-image', 'mcap'],
+    # mcap, mcap-ros2-support: an independent reader and CDR decoder the bag tests check
+    # every bag the tools write with (only the schemas stored in the file)
+    # colcon, flake8, pydocstyle: `colcon test` with the ament linters (tools/colcon_check.sh)
+    'test': ['pytest', 'hypothesis', 'ruff', 'scikit-image', 'mcap', 'mcap-ros2-support',
+             'colcon-core', 'colcon-cmake', 'colcon-ros', 'colcon-test-result', 'flake8',
+             'pydocstyle'],
 }
 
 setup(

@@ -8,6 +8,7 @@ started by a test inherit them.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +33,17 @@ def ros_context() -> Iterator[Context]:
         yield context
     finally:
         rclpy.try_shutdown(context=context)
+
+
+@pytest.fixture(scope='module')
+def coded_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two flash cycles of phase-coded frames, an ``emulator_image_dir`` for pylon's camera."""
+    from antispoof_ros.flash import DEFAULT_PATTERN
+    from antispoof_ros.offline.synthetic.phase_coded_images import write_phase_coded_folder
+
+    folder = tmp_path_factory.mktemp('emulator_images')
+    write_phase_coded_folder(folder, DEFAULT_PATTERN, cycles=2)
+    return folder
 
 
 @pytest.fixture(scope='session', autouse=True)

@@ -22,17 +22,9 @@ from antispoof_ros.nodes.image_conversion import image_to_array
 from antispoof_ros.nodes.topics import flash_frame_topic, image_topic
 from antispoof_ros.offline.synthetic.phase_coded_images import (
     decode_phase,
-    write_phase_coded_folder,
 )
 
 pytestmark = pytest.mark.ros
-
-
-@pytest.fixture(scope='module')
-def coded_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp('emulator_images')
-    write_phase_coded_folder(folder, DEFAULT_PATTERN, cycles=2)
-    return folder
 
 
 class FrameCollector:
@@ -52,7 +44,7 @@ class FrameCollector:
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
-            if status.name.startswith('camera_node'):
+            if status.name == 'camera_node: camera':
                 self.diagnostics.append({kv.key: kv.value for kv in status.values})
 
     def mislabelled(self) -> list[tuple[int, int, int]]:
@@ -168,6 +160,8 @@ def test_image_check_corrects_a_wrong_phase_offset_within_a_cycle(
     wrong = [w for w in frames.mislabelled() if w[0] >= 4]
     assert wrong == []
     assert frames.diagnostics[-1]['phase_errors'] == '1'
+    assert frames.diagnostics[-1]['image_check_corrections'] == '1'
+    assert frames.diagnostics[-1]['sequencer_mismatches'] == '0'
 
 
 @pytest.mark.parametrize(
@@ -176,6 +170,8 @@ def test_image_check_corrects_a_wrong_phase_offset_within_a_cycle(
         ('pixel_format:=RGB8', "'RGB8' is not one of Mono8, Mono10, Mono12"),
         ('exposure_us:=-5.0', "parameter 'exposure_us'"),
         ('width:=40000', "parameter 'width'"),
+        ('flash_wiring:=sequencer', "'image_check' contradicts flash_wiring 'sequencer'"),
+        ('phase_source:=sequencer', "'sequencer' contradicts flash_wiring 'none'"),
     ],
 )
 def test_bad_camera_parameters_fail_with_one_line(override: str, expected: str) -> None:

@@ -1,4 +1,4 @@
-"""Per-pair and fused decisions: fail closed, hysteresis, decay, timeout and recovery."""
+"""Per-pair and fused decisions: fail closed, vote, hysteresis, decay, timeout and recovery."""
 
 from __future__ import annotations
 
@@ -15,21 +15,23 @@ from antispoof_ros.liveness.decision import (
     FusionConfig,
     PairOutcome,
     Reason,
+    logit,
     pair_decision,
 )
 from antispoof_ros.liveness.pairing import DropReason
 from antispoof_ros.msg import LivenessResult
 
 PERIOD_S = 1 / 30  # one pair per flash cycle at 120 Hz
-CONFIG = FusionConfig(window_length=6, min_valid_pairs=4, enter_live=0.7, exit_live=0.5,
-                      timeout_s=0.5)
+CONFIG = FusionConfig(window_length=6, min_valid_pairs=4, enter_margin=1.0, exit_margin=0.0,
+                      min_live_fraction=0.5, timeout_s=0.5)
+THRESHOLD = 0.5  # margins are plain logits: 0.73 is +1
 
 
 class Stream:
     """Feeds outcomes one flash cycle apart and records the fused decisions."""
 
     def __init__(self, config: FusionConfig = CONFIG) -> None:
-        self.fusion = DecisionFusion(config)
+        self.fusion = DecisionFusion(config, THRESHOLD)
         self.now_s = 100.0
 
     def feed(self, *outcomes: PairOutcome):
@@ -108,16 +110,44 @@ def test_all_live_scores_among_nan_outputs_stay_unknown() -> None:
     assert results[-2].reason == Reason.MODEL_ERROR  # the valid step explains the window
 
 
-def test_hysteresis_holds_live_between_the_thresholds() -> None:
+def test_hysteresis_holds_live_between_the_margins() -> None:
     stream = Stream()
     assert decisions(stream.scores(*[0.8] * 4))[-1] == Decision.LIVE
-    # 0.6 lies between exit (0.5) and enter (0.7): LIVE holds
+    # 0.6 (margin +0.41) lies between exit (0) and enter (+1): LIVE holds
     assert set(decisions(stream.scores(*[0.6] * 6))) == {Decision.LIVE}
     assert decisions(stream.scores(0.2, 0.2)) == [Decision.LIVE, Decision.SPOOF]
     # back in the band from SPOOF: uncertain, not LIVE
     results = stream.scores(*[0.6] * 6)
     assert decisions(results)[-1] == Decision.UNKNOWN
     assert results[-1].reason == Reason.UNCERTAIN
+
+
+def test_live_needs_most_pairs_live_by_the_threshold() -> None:
+    stream = Stream()
+    assert decisions(stream.scores(*[0.99] * 6))[-1] == Decision.LIVE
+    # pairs just below the threshold: the strong pairs before keep the mean margin positive,
+    # but LIVE ends once fewer than half the window's pairs are LIVE
+    results = stream.scores(*[0.45] * 6)
+    assert decisions(results) == [Decision.LIVE] * 3 + [Decision.UNKNOWN] * 2 + [Decision.SPOOF]
+    assert results[3].reason == Reason.UNCERTAIN and results[3].margin > 0
+    assert (results[3].live_pairs, results[3].valid_pairs) == (2, 6)
+    assert results[-1].margin == pytest.approx(logit(0.45))
+
+
+def test_margins_are_relative_to_the_model_threshold() -> None:
+    fusion = DecisionFusion(CONFIG, threshold=0.9)
+    results = [fusion.update(PairOutcome.scored(0.95), i * PERIOD_S) for i in range(4)]
+    assert results[-1].decision == Decision.UNKNOWN  # margin +0.75: LIVE, not by +1
+    assert results[-1].margin == pytest.approx(logit(0.95) - logit(0.9))
+    assert results[-1].reason == Reason.UNCERTAIN and 'margin +0.75' in results[-1].reason_text
+    results = [fusion.update(PairOutcome.scored(0.85), 1 + i * PERIOD_S) for i in range(6)]
+    assert results[-1].decision == Decision.SPOOF  # 0.85 would be LIVE for threshold 0.5
+
+
+def test_saturated_probabilities_have_finite_margins() -> None:
+    results = Stream().scores(1.0, 1.0, 0.0, 1.0, 1.0)
+    assert all(math.isfinite(r.margin) for r in results)
+    assert results[-1].decision == Decision.LIVE and results[-1].live_pairs == 4
 
 
 def test_spoof_is_decided_and_recovers_to_live() -> None:
@@ -149,6 +179,15 @@ def test_timeout_expires_live_and_restarts_warm_up() -> None:
     assert results[0].window_pairs == 1
 
 
+def test_a_clock_going_back_starts_the_window_afresh() -> None:
+    stream = Stream()
+    stream.scores(*[0.9] * 6)
+    stream.now_s -= 10.0  # a replayed bag started over
+    results = stream.scores(0.9)
+    assert (results[0].decision, results[0].reason) == (Decision.UNKNOWN, Reason.WARMING_UP)
+    assert results[0].window_pairs == 1
+
+
 def test_reset_forgets_everything() -> None:
     stream = Stream()
     stream.scores(*[0.9] * 6)
@@ -162,14 +201,21 @@ def test_reset_forgets_everything() -> None:
         {'window_length': 0},
         {'min_valid_pairs': 0},
         {'window_length': 3, 'min_valid_pairs': 4},
-        {'enter_live': 0.4, 'exit_live': 0.5},
-        {'enter_live': 1.2},
+        {'enter_margin': 0.4, 'exit_margin': 0.5},
+        {'enter_margin': math.inf},
+        {'exit_margin': math.nan},
+        {'min_live_fraction': 1.2},
         {'timeout_s': 0.0},
     ],
 )
 def test_inconsistent_configuration_is_refused(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         FusionConfig(**kwargs)
+
+
+def test_a_threshold_outside_zero_one_is_refused() -> None:
+    with pytest.raises(ValueError, match='threshold'):
+        DecisionFusion(CONFIG, threshold=1.5)
 
 
 def test_invalid_outcome_needs_a_reason() -> None:
@@ -188,7 +234,7 @@ OUTCOMES = st.one_of(
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(OUTCOMES, st.floats(0.0, 0.2)), max_size=40))
 def test_live_only_on_a_valid_pair_with_a_full_and_confident_window(steps) -> None:
-    fusion, now_s, window = DecisionFusion(CONFIG), 0.0, []
+    fusion, now_s, window = DecisionFusion(CONFIG, THRESHOLD), 0.0, []
     for outcome, gap_s in steps:
         now_s += gap_s
         result = fusion.update(outcome, now_s)
@@ -198,4 +244,5 @@ def test_live_only_on_a_valid_pair_with_a_full_and_confident_window(steps) -> No
         assert (result.reason == Reason.NONE) == (result.decision != Decision.UNKNOWN)
         if result.decision == Decision.LIVE:
             assert outcome.valid and len(valid) >= CONFIG.min_valid_pairs
-            assert sum(valid) / len(valid) >= CONFIG.exit_live
+            assert sum(s >= THRESHOLD for s in valid) >= CONFIG.min_live_fraction * len(valid)
+            assert sum(map(logit, valid)) / len(valid) >= CONFIG.exit_margin - 1e-9

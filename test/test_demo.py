@@ -1,8 +1,8 @@
 """The main job: scenario pick, emulator folder, counter -> scenario attribution, and runs.
 
 The slow tests run the real command on a small emulator folder (2 scenarios x 3 cycles,
-rendered once per module), on a rendered bag, on the rig path with an emulated camera, and
-interrupt a run to check that its node processes are gone.
+each followed by its no-face gap, rendered once per module), on a rendered bag, on the rig
+path with an emulated camera, and interrupt a run to check that its node processes are gone.
 """
 
 from __future__ import annotations
@@ -16,15 +16,21 @@ import subprocess
 import sys
 
 from builtin_interfaces.msg import Time
+import cv2
+import numpy as np
 import pytest
 
 from antispoof_ros.flash import DEFAULT_PATTERN
 from antispoof_ros.msg import LivenessResult
+from antispoof_ros.nodes.image_conversion import array_to_image
+from antispoof_ros.nodes.messages import frame_header
 from antispoof_ros.offline.synthetic.protocol import ProtocolConfig, build_protocol
 from antispoof_ros.offline.synthetic.scene import Pose, Species
 from antispoof_ros.paths import SHIPPED_MODELS
 from antispoof_ros.tools.demo.__main__ import main, parse_args
+from antispoof_ros.tools.demo.overlays import OverlayShots
 from antispoof_ros.tools.demo.scenarios import (
+    GAP_CYCLES,
     EmulatorFolder,
     LoopTracker,
     cache_name,
@@ -33,7 +39,12 @@ from antispoof_ros.tools.demo.scenarios import (
     unseen_scenarios,
     write_emulator_folder,
 )
-from antispoof_ros.tools.demo.scoreboard import Scoreboard, scenario_name, verdict
+from antispoof_ros.tools.demo.scoreboard import (
+    Scoreboard,
+    scenario_name,
+    stamp_of_counter,
+    verdict,
+)
 
 LIVE, SPOOF, UNKNOWN = (LivenessResult.DECISION_LIVE, LivenessResult.DECISION_SPOOF,
                         LivenessResult.DECISION_UNKNOWN)
@@ -77,6 +88,17 @@ def test_loop_tracker_scores_the_first_whole_pass_after_start_up() -> None:
     assert tracker.finished
 
 
+def test_loop_tracker_files_no_result_of_the_no_face_gaps() -> None:
+    gapped = EmulatorFolder(Path('unused'), [{'species': 'live'}, {'species': 'mask'}],
+                            [0, 12], 24, gap_cycles=1)  # 2 face cycles + 1 gap cycle each
+    assert gapped.cycles == [2, 2]
+    tracker = LoopTracker(gapped)
+    assert tracker.scenario_of(2) is None  # start-up pass
+    assert [tracker.scenario_of(24 + c) for c in (2, 6, 10, 14, 18, 22)] == \
+        [0, 0, None, 1, 1, None]
+    assert tracker.first_counter_of(1) == 24 + 12
+
+
 def test_loop_tracker_skips_a_pass_begun_before_the_nodes_listened() -> None:
     tracker = LoopTracker(folder([0, 8], 16))
     assert tracker.scenario_of(2) is None  # even the very first image is not trusted
@@ -104,10 +126,71 @@ def test_default_pick_is_deterministic_and_unseen() -> None:
 
 
 # -- scoreboard -----------------------------------------------------------------------------
-def result(pair: int, fused: int, counter_b: int = 2, latency_ms: float = 3.0
-           ) -> LivenessResult:
+def result(pair: int, fused: int, counter_b: int = 2, latency_ms: float = 3.0,
+           stamp_b: Time | None = None) -> LivenessResult:
     return LivenessResult(pair_decision=pair, decision=fused, frame_counter_b=counter_b,
-                          latency_ms=latency_ms, stamp_b=Time(sec=1, nanosec=0))
+                          latency_ms=latency_ms, stamp_b=stamp_b or Time(sec=1, nanosec=0))
+
+
+def test_stamp_of_an_earlier_frame_follows_the_pairs_frame_period() -> None:
+    pair = LivenessResult(frame_counter_a=101, frame_counter_b=102,
+                          stamp_a=Time(sec=10, nanosec=0),
+                          stamp_b=Time(sec=10, nanosec=16_000_000))
+    assert stamp_of_counter(pair, 90, fallback_period_ns=1e9) == 10_016_000_000 - 12 * 16_000_000
+    single = LivenessResult(frame_counter_a=102, frame_counter_b=102,
+                            stamp_a=Time(sec=10), stamp_b=Time(sec=10))
+    assert stamp_of_counter(single, 100, fallback_period_ns=5e6) == 10_000_000_000 - 10_000_000
+
+
+def test_time_to_verdict_runs_from_the_face_to_the_first_fused_verdict_received() -> None:
+    labels = [{'species': 'live', 'lighting': 'office'}, {'species': 'print', 'lighting': 'dark'},
+              {'species': 'mask', 'lighting': 'dark'}]
+    board = Scoreboard(labels, write=lambda _: None)
+    face = 5_000_000_000
+    board.face_appeared(0, face)
+    board.face_appeared(0, face + 99)  # only the first frame counts
+    board.add(0, result(LIVE, UNKNOWN), arrival_ns=face + 100_000_000)
+    board.add(0, result(LIVE, LIVE), arrival_ns=face + 450_000_000)
+    board.add(0, result(LIVE, LIVE), arrival_ns=face + 480_000_000)
+    board.face_appeared(1, 2 * face)
+    board.add(1, result(SPOOF, SPOOF), arrival_ns=2 * face + 250_000_000)
+    board.face_appeared(2, 3 * face)
+    board.add(2, result(SPOOF, UNKNOWN), arrival_ns=3 * face + 1)  # never decided
+    assert board.times_to_verdict_ms() == [450.0, 250.0]
+    assert ('  time to verdict (face appears -> first fused LIVE or SPOOF received): p50 350 '
+            'ms, p90 430 ms, max 450 ms (n=2, 1 without a verdict)') in board.summary()
+    replayed = Scoreboard(labels[:1], write=lambda _: None)
+    replayed.face_appeared(0, face)
+    replayed.add(0, result(LIVE, LIVE, stamp_b=Time(sec=5, nanosec=300_000_000)), None)
+    assert replayed.times_to_verdict_ms() == [300.0]  # no arrival: frame B's stamp
+
+
+def test_overlay_shots_keep_a_decided_picture_per_species(tmp_path: Path) -> None:
+    labels = [{'species': 'live'}, {'species': 'live'}, {'species': 'print'}]
+    shots = OverlayShots()
+
+    def overlay(stamp_s: int, level: int) -> None:
+        shots.add(array_to_image(np.full((4, 6, 3), level, np.uint8), 'bgr8',
+                                 frame_header(stamp_s * 1_000_000_000)))
+
+    def filed(scenario: int, stamp_s: int, fused: int) -> None:
+        shots.result_filed(scenario, result(LIVE, fused, stamp_b=Time(sec=stamp_s)))
+
+    filed(0, 1, UNKNOWN)
+    overlay(1, 10)  # after its result
+    overlay(2, 20)  # before its result
+    filed(0, 2, LIVE)
+    filed(0, 3, UNKNOWN)
+    overlay(3, 30)  # newer, but undecided: the decided one stays
+    filed(1, 4, LIVE)
+    overlay(4, 40)
+    overlay(5, 50)  # its result never comes
+    filed(2, 6, SPOOF)
+    overlay(6, 60)
+    saved = shots.save(tmp_path / 'pictures', labels)
+    assert [p.name for p in saved] == ['overlay_live.png', 'overlay_print.png']
+    assert cv2.imread(str(saved[0]))[0, 0].tolist() == [20, 20, 20]  # scenario 0's decided
+    assert cv2.imread(str(saved[1]))[0, 0].tolist() == [60, 60, 60]
 
 
 def test_verdict_of_each_decision_per_species() -> None:
@@ -152,6 +235,7 @@ def test_scoreboard_rows_and_summary() -> None:
     (['--ground-truth-corners'], 'need --source bag'),
     (['--source', 'bag', '--rate', '0'], "'0' is not a positive number"),
     (['--frame-rate', '500'], '--frame-rate must be between'),
+    (['--source', 'bag', '--overlay-dir', 'x'], '--overlay-dir needs --source emulator'),
 ])
 def test_bad_arguments_give_one_error_line(argv: list[str], message: str,
                                            capsys: pytest.CaptureFixture) -> None:
@@ -165,7 +249,8 @@ def test_bad_arguments_give_one_error_line(argv: list[str], message: str,
 def test_the_model_names_the_pair_region_and_eye_of_liveness_node() -> None:
     liveness = parse_args(['--model', str(SHIPPED_MODELS / 'p2_eye.onnx')]).liveness
     assert liveness == {'model_path': (SHIPPED_MODELS / 'p2_eye.onnx').resolve(),
-                        'pair': 'P2', 'region': 'eye', 'eye': 'right'}
+                        'pair': 'P2', 'region': 'eye', 'eye': 'right',
+                        'allow_unpinned_model': False}
     face = parse_args(['--pair', 'P2', '--region', 'face', '--eye', 'left']).liveness
     assert (face['pair'], face['region'], face['eye']) == ('P2', 'face', 'left')  # eye unused
 
@@ -227,10 +312,14 @@ def table_rows(stdout: str) -> list[str]:
 def test_emulator_folder_is_whole_cycles_in_firing_order(demo_out: Path) -> None:
     emulator = EmulatorFolder.load(demo_out / SMALL_FOLDER)
     names = sorted(p.name for p in emulator.images.iterdir())
-    assert len(names) == emulator.n_images == 24
+    per_scenario = 4 * (3 + GAP_CYCLES)
+    assert len(names) == emulator.n_images == 2 * per_scenario
     assert [n.split('_')[1].split('.')[0] for n in names] == \
-        [p.label for p in DEFAULT_PATTERN] * 6
-    assert emulator.first_image == [0, 12] and emulator.cycles == [3, 3]
+        [p.label for p in DEFAULT_PATTERN] * (2 * (3 + GAP_CYCLES))
+    assert emulator.first_image == [0, per_scenario] and emulator.cycles == [3, 3]
+    gap = [emulator.images / names[12 + i] for i in range(4 * GAP_CYCLES)]
+    assert len({p.stat().st_ino for p in gap}) == 4  # one file per phase, hard-linked
+    assert gap[0].samefile(emulator.images / names[per_scenario + 12])
     assert [label['species'] for label in emulator.labels] == ['live', 'mask']
     with pytest.raises(ValueError, match='already exists'):
         write_emulator_folder(emulator.path, unseen_scenarios(1), cycles=1)
@@ -239,8 +328,15 @@ def test_emulator_folder_is_whole_cycles_in_firing_order(demo_out: Path) -> None
 
 @pytest.mark.slow
 @pytest.mark.ros
-def test_emulator_demo_prints_a_row_per_scenario_and_the_summary(demo_out: Path) -> None:
-    run = run_demo('--scenarios', '2', '--cycles', '3', '--out', str(demo_out))
+def test_emulator_demo_prints_a_row_per_scenario_and_the_summary(demo_out: Path,
+                                                                 tmp_path: Path) -> None:
+    # Three cycles per scenario: a verdict needs fewer valid pairs than the default six, and
+    # at 20 Hz a busy landmark_node finds each face again within them after its no-face gap.
+    params = tmp_path / 'quick_fusion.yaml'
+    params.write_text(CONFIG.read_text().replace('min_valid_pairs: 6', 'min_valid_pairs: 2'))
+    run = run_demo('--scenarios', '2', '--cycles', '3', '--frame-rate', '20', '--out',
+                   str(demo_out), '--params-file', str(params),
+                   '--overlay-dir', str(tmp_path / 'overlays'))
     assert run.returncode == 0, run.stdout + run.stderr
     rows = table_rows(run.stdout)
     assert len(rows) == 2, run.stdout
@@ -249,6 +345,14 @@ def test_emulator_demo_prints_a_row_per_scenario_and_the_summary(demo_out: Path)
     assert 'summary per species' in run.stdout
     assert 'latency, end to end (frame B stamp -> result received here): p50' in run.stdout
     assert 'frames/s delivered in the scored pass' in run.stdout
+    verdict_line = next(line for line in run.stdout.splitlines() if 'time to verdict' in line)
+    # the second pair's frame B is the face's 7th frame at the earliest: 300 ms at 20 Hz
+    p50 = float(verdict_line.split('p50 ')[1].split(' ms')[0])
+    assert 'n=2' in verdict_line and p50 >= 300, verdict_line
+    pictures = sorted(p.name for p in (tmp_path / 'overlays').iterdir())
+    assert pictures == ['overlay_live.png', 'overlay_mask.png'], run.stdout
+    picture = cv2.imread(str(tmp_path / 'overlays' / 'overlay_live.png'))
+    assert picture.shape == (400, 640, 3)
     assert 'Traceback' not in run.stdout + run.stderr
 
 

@@ -90,7 +90,8 @@ class LandmarkHarness:
     def __init__(self, context: Context, **parameters: object) -> None:
         overrides = [Parameter(name, value=value) for name, value in parameters.items()]
         self.node = LandmarkNode(context=context, parameter_overrides=overrides)
-        self.peer = Node('landmark_test_peer', context=context)
+        # named as the camera: the node refuses frames of any other publisher
+        self.peer = Node('camera_node', context=context)
         self.frames = self.peer.create_publisher(FlashFrame, flash_frame_topic(Phase.FRONT), 10)
         self.answers: list[EyeCorners] = []
         self.diagnostics: list[DiagnosticStatus] = []
@@ -101,7 +102,7 @@ class LandmarkHarness:
         self.executor.add_node(self.peer)
 
     def _on_diagnostics(self, message: DiagnosticArray) -> None:
-        self.diagnostics += [s for s in message.status if s.name.startswith('landmark_node')]
+        self.diagnostics += [s for s in message.status if s.name == 'landmark_node: landmarks']
 
     def ask(self, frame: FlashFrame) -> EyeCorners:
         """Publish ``frame`` and return the node's answer."""
@@ -227,6 +228,24 @@ def test_bad_frames_are_answered_with_the_reason_and_the_node_keeps_going(
     # the warning names the reason, and is throttled: one line for five bad frames in a burst
     warnings = [line for line in capfd.readouterr().err.splitlines() if 'bad frame' in line]
     assert len(warnings) == 1 and "unsupported encoding 'yuv422'" in warnings[0], warnings
+
+
+def test_frames_of_a_publisher_that_is_not_the_camera_node_are_never_searched(
+    harness_factory: Callable[..., LandmarkHarness], faces: dict[str, SampleFace]
+) -> None:
+    harness = harness_factory(camera_node_name='/rig/camera_node', diagnostics_period_s=0.2)
+    pixels, _ = place_in_frame(faces['astronaut'].cropped(), np.random.default_rng(0),
+                               scale=DRIVER_SCALE)
+    answer = harness.ask(flash_frame(1, array_to_image(pixels, 'mono8')))
+    assert answer.status == EyeCorners.STATUS_NO_FACE
+    assert answer.status_reason == ('untrusted frame source: /camera_node publishes on '
+                                    '/camera/front/flash_frame, which only /rig/camera_node may')
+    assert spin_until(harness.executor, lambda: any(
+        status.level == DiagnosticStatus.ERROR for status in harness.diagnostics), timeout=5)
+    error = next(s for s in harness.diagnostics if s.level == DiagnosticStatus.ERROR)
+    values = {kv.key: kv.value for kv in error.values}
+    assert error.message == answer.status_reason and values['detected'] == '0'
+    assert values['untrusted_total'] == '1' and values['source_untrusted_onsets'] == '1'
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Header
 
 from antispoof_ros.flash import Phase
@@ -61,7 +62,7 @@ class Feeder:
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
-            if status.name.startswith('liveness_node'):
+            if status.name == 'liveness_node: liveness':
                 self.diagnostics.append({kv.key: kv.value for kv in status.values})
                 self.levels.append(status.level)
 
@@ -78,7 +79,7 @@ class Feeder:
         return FlashFrame(
             header=header, phase=int(phase if phase is not None else Phase(position)),
             frame_counter=counter, cycle_index=counter // 4, position_in_cycle=position,
-            phase_source=FlashFrame.SOURCE_FRAME_COUNTER,
+            phase_source=FlashFrame.SOURCE_FRAME_COUNTER, phase_verified=True,
             image=array_to_image(self.pixels, 'mono8', header),
         )
 
@@ -108,9 +109,12 @@ def make_pipeline(ros_context: Context) -> Iterator[Callable[..., tuple]]:
     executor = SingleThreadedExecutor(context=ros_context)
 
     def make(model: Path, **parameters: object) -> tuple[Feeder, SingleThreadedExecutor]:
-        overrides = [Parameter('model_path', value=str(model)),
-                     Parameter('diagnostics_period_s', value=0.2)]
-        overrides += [Parameter(name, value=value) for name, value in parameters.items()]
+        # the test models have no card: unpinned unless a test pins or refuses them; the
+        # feeder stands in for the camera node and every frame it sends must arrive
+        parameters = {'model_path': str(model), 'diagnostics_period_s': 0.2,
+                      'allow_unpinned_model': True, 'camera_node_name': 'pair_feeder',
+                      'frame_qos': 'reliable', **parameters}
+        overrides = [Parameter(name, value=value) for name, value in parameters.items()]
         node = LivenessNode(context=ros_context, parameter_overrides=overrides)
         feeder = Feeder(ros_context)
         for item in (node, feeder.node):
@@ -144,23 +148,88 @@ def test_results_carry_frame_b_header_pair_and_model_identity(
     tmp_path: Path, make_pipeline: Callable[..., tuple]
 ) -> None:
     model = constant_face_model(tmp_path / 'live.onnx', probability_logit=6.0)
-    feeder, executor = make_pipeline(model)
+    # a slow feed on a loaded machine must not time the window out between pairs
+    feeder, executor = make_pipeline(model, timeout_s=30.0)
     feed(feeder, executor, range(12))
-    assert spin_until(executor, lambda: len(feeder.results) >= 12, timeout=10)
+
+    def pair_results() -> list:
+        return [result for result in feeder.results if result.frame_counter_b]
+
+    assert spin_until(executor, lambda: len(pair_results()) >= 12, timeout=10)
     sha256 = hashlib.sha256(model.read_bytes()).hexdigest()
-    for result in feeder.results:
+    for result in pair_results():
         b = result.frame_counter_b
         assert result.header == feeder.stamp(b)
         assert (result.frame_counter_a, b % 4) == (b - 1, 2)
         assert result.stamp_a == feeder.stamp(b - 1).stamp
         assert (result.pair_config, result.region) == ('P2', 'face')
         assert (result.phase_a, result.phase_b) == (Phase.FRONT, Phase.RIGHT)
-        assert result.model_sha256 == sha256 and result.model_name == 'constant_probe'
+        assert result.model_sha256 == sha256
+        assert result.model_name == 'constant_probe (unpinned)'  # no card, no expected_sha256
         assert result.pair_decision == LIVE and result.score > 0.99
         assert np.isfinite(result.latency_ms) and result.latency_ms >= 0
-    decisions = [result.decision for result in feeder.results]
+    decisions = [result.decision for result in pair_results()]
     assert decisions[:5] == [UNKNOWN] * 5  # warming up: 6 valid pairs needed
     assert decisions[-1] == LIVE
+    assert spin_until(executor, lambda: bool(feeder.diagnostics), timeout=5)
+    assert feeder.diagnostics[-1]['model'] == 'constant_probe (unpinned)'
+    assert feeder.diagnostics[-1]['model_pinned_by'] == 'nothing (unpinned)'
+
+
+def test_expected_sha256_pins_a_model_without_a_card(
+    tmp_path: Path, make_pipeline: Callable[..., tuple]
+) -> None:
+    model = constant_face_model(tmp_path / 'live.onnx', probability_logit=6.0)
+    sha256 = hashlib.sha256(model.read_bytes()).hexdigest()
+    feeder, executor = make_pipeline(model, allow_unpinned_model=False,
+                                     expected_sha256=sha256.upper())
+    feed(feeder, executor, range(3))
+    assert spin_until(executor, lambda: len(feeder.results) >= 3, timeout=10)
+    assert {r.model_name for r in feeder.results} == {'constant_probe'}
+    assert spin_until(executor, lambda: bool(feeder.diagnostics), timeout=5)
+    assert feeder.diagnostics[-1]['model_pinned_by'] == 'expected_sha256'
+
+
+def test_timeouts_follow_the_ros_clock_under_use_sim_time(
+    tmp_path: Path, make_pipeline: Callable[..., tuple]
+) -> None:
+    """Bag replay at any rate: pairs age, and the fused decision times out, on /clock time."""
+    feeder, executor = make_pipeline(constant_face_model(tmp_path / 'live.onnx', 6.0),
+                                     use_sim_time=True)
+    node = liveness_node_of(executor)
+    clock = feeder.node.create_publisher(Clock, '/clock', 10)
+    sim_ns = 1_000 * 1_000_000_000
+
+    def tick(step_ns: int) -> None:
+        nonlocal sim_ns
+        sim_ns += step_ns
+        message = Clock()
+        message.clock.sec, message.clock.nanosec = divmod(sim_ns, 1_000_000_000)
+        clock.publish(message)
+
+    assert spin_until(executor, lambda: clock.get_subscription_count() > 0, timeout=10)
+    tick(0)
+    assert spin_until(executor, lambda: node.now_s() == sim_ns / 1e9, timeout=10)
+    for cycle in range(12):
+        tick(FRAME_PERIOD_NS * 4)
+        feed(feeder, executor, range(cycle, cycle + 1))
+
+    def scored() -> list[LivenessResult]:
+        return [r for r in feeder.results if r.frame_counter_b]  # not timeout notices
+
+    assert spin_until(executor, lambda: len(scored()) >= 12, timeout=10)
+    assert scored()[-1].decision == LIVE
+    # a second of wall time while the simulated clock stands still: nothing times out
+    published = len(feeder.results)
+    spin_until(executor, lambda: False, timeout=1.0)
+    assert len(feeder.results) == published
+    for _ in range(10):  # 1 s of simulated time without pairs, in steps of the check period
+        tick(100_000_000)
+        spin_until(executor, lambda: False, timeout=0.05)
+    assert spin_until(executor, lambda: len(feeder.results) > published, timeout=10)
+    notice = feeder.results[published]
+    assert (notice.decision, notice.frame_counter_b) == (UNKNOWN, 0)
+    assert notice.header.stamp.sec * 1_000_000_000 + notice.header.stamp.nanosec <= sim_ns
 
 
 def test_spoof_model_gives_spoof(tmp_path: Path, make_pipeline: Callable[..., tuple]) -> None:
@@ -299,7 +368,7 @@ def test_unusable_model_file_is_a_clear_error_at_start(tmp_path: Path, content: 
     if content is not None:
         model.write_bytes(content)
     node = start_node('liveness_node', '--ros-args',
-                      '-p', f'model_path:={model}')
+                      '-p', f'model_path:={model}', '-p', 'allow_unpinned_model:=true')
     code = node.wait(timeout=30)
     lines = [line for line in node.lines if line.strip()]
     assert code == 2 and len(lines) == 1, node.output
@@ -309,7 +378,17 @@ def test_unusable_model_file_is_a_clear_error_at_start(tmp_path: Path, content: 
 
 def test_model_for_another_pair_is_refused(tmp_path: Path) -> None:
     model = constant_face_model(tmp_path / 'p2.onnx', 0.0)
-    node = start_node('liveness_node', '--ros-args',
-                      '-p', f'model_path:={model}', '-p', 'pair:=P3')
+    node = start_node('liveness_node', '--ros-args', '-p', f'model_path:={model}',
+                      '-p', 'allow_unpinned_model:=true', '-p', 'pair:=P3')
     assert node.wait(timeout=30) == 2
     assert "model was trained for pair 'P2', node uses 'P3'" in node.output
+
+
+def test_fusion_settings_that_could_fuse_spoof_pairs_to_live_are_refused() -> None:
+    node = start_node('liveness_node', '--ros-args', '-p', 'min_live_fraction:=0.0',
+                      '-p', 'exit_margin:=-0.5')
+    code = node.wait(timeout=30)
+    lines = [line for line in node.lines if line.strip()]
+    assert code == 2 and len(lines) == 1, node.output
+    assert lines[0].startswith('[ERROR] liveness_node: configuration error: min_live_fraction 0')
+    assert 'all SPOOF' in lines[0]

@@ -119,7 +119,8 @@ def rig(ros_context: Context, tmp_path: Path) -> Iterator[Callable[..., Rig]]:
     processes: list[NodeProcess] = []
 
     def make(rate_hz: float, jitter: float = 0.0) -> Rig:
-        process = start_node('liveness_node', '--ros-args', '-p', f'model_path:={model}')
+        process = start_node('liveness_node', '--ros-args', '-p', f'model_path:={model}',
+                             '-p', 'allow_unpinned_model:=true')
         processes.append(process)
         made.append(Rig(ros_context, process, rate_hz, jitter))
         return made[-1]

@@ -28,6 +28,7 @@ def params_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     params = yaml.safe_load(PARAMS.read_text())
     model = constant_face_model(folder / 'model.onnx', probability_logit=0.0)
     params['liveness_node']['ros__parameters']['model_path'] = str(model)
+    params['liveness_node']['ros__parameters']['allow_unpinned_model'] = True  # a test model
     path = folder / 'antispoof.yaml'
     path.write_text(yaml.safe_dump(params))
     return path

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import configparser
 import re
+import tomllib
 import xml.etree.ElementTree as ET
 
 from node_process import REPO
@@ -45,6 +47,65 @@ def test_package_xml_lists_the_ros_dependencies() -> None:
     assert {'python3-matplotlib', 'python3-torch', 'python3-tqdm'}.isdisjoint(deps)
     assert root.findtext('export/build_type') == 'ament_cmake'
     assert root.findtext('member_of_group') == 'rosidl_interface_packages'
+
+
+# setup.py's runtime packages -> rosdep key (rosdistro rosdep/python.yaml); None: no key
+# exists, and package.xml says so in a comment
+ROSDEP_KEYS = {
+    'numpy': 'python3-numpy',
+    'opencv-python-headless': 'python3-opencv',
+    'onnxruntime': 'python3-onnxruntime-pip',
+    'pypylon': 'python3-pypylon-pip',
+    'pyyaml': 'python3-yaml',
+    'dlib-bin': 'python3-dlib-pip',
+    'face-recognition-models': None,
+}
+
+
+def _package_xml_dependencies(kind: str) -> set[str]:
+    root = ET.parse(REPO / 'package.xml').getroot()
+    return {el.text for el in root if el.tag in (kind, 'depend')}
+
+
+def test_package_xml_names_a_rosdep_key_for_every_runtime_package() -> None:
+    exec_deps = _package_xml_dependencies('exec_depend')
+    text = (REPO / 'package.xml').read_text()
+    runtime = [canonicalize_name(r.name) for r in _declared()['install_requires']]
+    assert set(runtime) == set(ROSDEP_KEYS)
+    for name in runtime:
+        key = ROSDEP_KEYS[name]
+        if key is None:
+            assert re.search(rf'{name}[^>]*has no rosdep key', text, re.S), name
+        else:
+            assert key in exec_deps, f'{name}: package.xml lacks <exec_depend>{key}'
+    assert {'lifecycle_msgs', 'ament_index_python', 'launch', 'launch_ros'} <= exec_deps
+
+
+def test_package_xml_declares_what_colcon_test_finds() -> None:
+    cmake = (REPO / 'CMakeLists.txt').read_text()
+    testing = cmake[cmake.index('if(BUILD_TESTING)'):]
+    packages = set(re.findall(r'find_package\((\w+) REQUIRED\)', testing))
+    assert packages == {'ament_cmake_pytest', 'ament_cmake_flake8', 'ament_cmake_pep257'}
+    assert packages <= _package_xml_dependencies('test_depend')
+    block = re.search(r'set\(ANTISPOOF_COLCON_TESTS(.*?)\)', testing, re.S)
+    assert block is not None
+    for test_file in block.group(1).split():
+        assert (REPO / test_file).is_file(), test_file
+
+
+def test_ament_linters_are_configured_like_ruff() -> None:
+    """One lint configuration: flake8 and pep257 under colcon check what ruff checks."""
+    ruff = tomllib.loads((REPO / 'pyproject.toml').read_text())['tool']['ruff']
+    flake8 = configparser.ConfigParser()
+    flake8.read(REPO / 'tools' / 'lint' / 'flake8.ini')
+    assert flake8.getint('flake8', 'max-line-length') == ruff['line-length']
+    selected = {code.strip()[0] for code in flake8.get('flake8', 'select').split(',')}
+    assert selected <= set(ruff['lint']['select'])
+    cmake = (REPO / 'CMakeLists.txt').read_text()
+    pep257 = re.search(r'ament_pep257\((.*?)\)', cmake, re.S).group(1).split()
+    assert pep257[pep257.index('--convention') + 1] == ruff['lint']['pydocstyle']['convention']
+    ignored = {code for code in ruff['lint']['ignore'] if code.startswith('D')}
+    assert ignored <= set(pep257)
 
 
 def _setup_py_constant(name: str) -> object:

@@ -49,7 +49,8 @@ def test_liveness_results_match_the_frames_the_camera_published(
     # a pair every 0.5 s or slower (a loaded machine) would empty the fusion window under the
     # default timeout_s: this test is about pairing and headers, not about the rate
     liveness = start_node('liveness_node', '--ros-args',
-                          '-p', f'model_path:={model}', '-p', 'timeout_s:=10.0')
+                          '-p', f'model_path:={model}', '-p', 'timeout_s:=10.0',
+                          '-p', 'allow_unpinned_model:=true')
     landmarks = start_node('landmark_node')
     camera = start_node('camera_node', '--ros-args',
                         '-p', 'emulated_cameras:=1',

@@ -9,6 +9,7 @@ import pty
 import sys
 import time
 
+from bag_checks import check_rosbag2_metadata, decode_independently, offered_qos
 from node_process import RELIABLE_DEEP, REPO, replayed_frames, spin_until, start_module
 import numpy as np
 import pytest
@@ -224,6 +225,15 @@ def test_lines_typed_during_recording_start_segments(camera: CameraStandIn,
         os.close(terminal)
     segments = read_label_segments(bag)
     assert [s.labels for s in segments] == [LIVE, {**PRINT, 'pose': 'ahead'}]
+    counts, decoded = decode_independently(bag)
+    assert sum(counts[t] for t in FLASH_TOPICS) == camera.sent
+    assert [m.data for m in decoded[LABELS_TOPIC]] == [s.to_json() for s in segments]
+    info = check_rosbag2_metadata(bag)
+    # What the graph tells of CameraStandIn's publishers, as rosbag2 stores it: reliability,
+    # durability and liveliness travel in discovery, history and depth do not ('unknown', 0).
+    (profile,) = offered_qos(info, FLASH_TOPICS[0])
+    assert (profile['reliability'], profile['durability'], profile['liveliness'],
+            profile['history']) == ('reliable', 'volatile', 'automatic', 'unknown')
     frames = recorded_frames(bag)
     assert sorted(f.frame_counter for _, f in frames) == list(range(camera.sent))
     assert all((stamp >= segments[1].start_ns) == (frame.frame_counter >= first_of_print)
@@ -250,6 +260,8 @@ def test_zstd_bag_is_readable_and_replays(ros_context: Context, tmp_path: Path) 
     with mcap_file.open('rb') as stream:
         summary = make_reader(stream).get_summary()
     assert {chunk.compression for chunk in summary.chunk_indexes} == {'zstd'}
+    counts, decoded = decode_independently(bag)
+    assert sorted(m.frame_counter for t in FLASH_TOPICS for m in decoded[t]) == list(range(8))
     assert mcap_file.stat().st_size < 8 * FRAME_BYTES / 4
 
     frames, _ = replayed_frames(ros_context, bag, '--as-fast-as-possible', wanted=8)
@@ -287,6 +299,10 @@ def test_sigkill_leaves_a_partial_bag_that_recovers(camera: CameraStandIn,
     recovered = run_record('--recover', str(partial))
     assert recovered.exit_code == 0, recovered.output
     assert not partial.exists() and bag.is_dir()
+    counts, _ = decode_independently(bag)
+    assert sum(counts[t] for t in FLASH_TOPICS) == camera.sent
+    (profile,) = offered_qos(check_rosbag2_metadata(bag), FLASH_TOPICS[0])
+    assert profile['reliability'] == 'reliable' and profile['history'] == 'unknown'
     frames = recorded_frames(bag)
     assert sorted(f.frame_counter for _, f in frames) == list(range(camera.sent))
     segments = read_label_segments(bag)

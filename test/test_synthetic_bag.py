@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bag_checks import check_rosbag2_metadata, decode_independently, offered_qos
 from node_process import spin_until, start_module
 import numpy as np
 import pytest
@@ -47,6 +48,22 @@ def test_bag_holds_frames_truth_and_one_label_segment_per_scenario(generated_bag
     assert topics['/ground_truth/eye_corners'] == 2
     segments = read_label_segments(generated_bag)
     assert len(segments) == 2 and {s.labels['split'] for s in segments} == {'test'}
+
+
+def test_generated_bag_decodes_without_this_package(generated_bag: Path) -> None:
+    counts, decoded = decode_independently(generated_bag)
+    print('independently decoded:', dict(counts))
+    frames = [m for p in DEFAULT_PATTERN for m in decoded[f'/{flash_frame_topic(p)}']]
+    assert sorted(m.position_in_cycle for m in frames) == sorted(
+        int(p) for p in DEFAULT_PATTERN for _ in range(2))
+    assert all(len(m.image.data) == m.image.step * m.image.height > 0 for m in frames)
+    assert all(m.phase == m.position_in_cycle for m in frames)
+    truth = decoded['/ground_truth/eye_corners']
+    assert {m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in truth} <= {
+        m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in frames}
+    front = f'/{flash_frame_topic(DEFAULT_PATTERN[1])}'
+    stored = offered_qos(check_rosbag2_metadata(generated_bag), front)
+    assert [(q['reliability'], q['durability']) for q in stored] == [('reliable', 'volatile')]
 
 
 @pytest.mark.ros

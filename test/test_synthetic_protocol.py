@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 import subprocess
@@ -15,9 +16,11 @@ from antispoof_ros.offline.synthetic import protocol as protocol_module
 from antispoof_ros.offline.synthetic.protocol import (
     ProtocolConfig,
     build_protocol,
+    restrict_to_splits,
     split_scenarios,
     write_dataset,
 )
+from antispoof_ros.offline.synthetic.render import render_cycle
 from antispoof_ros.offline.synthetic.scene import Species, Split
 
 SMALL = ['--species', 'live,print', '--subjects', '2', '--cycles-live', '1', '--cycles-print',
@@ -66,6 +69,48 @@ def test_protocol_is_deterministic_by_seed():
     other = build_protocol(ProtocolConfig(seed=4))
     assert first.scenarios == again.scenarios
     assert first.plan.subjects != other.plan.subjects
+
+
+def test_seed_0_default_protocol_is_the_one_the_shipped_models_were_made_from():
+    """Scenario list fingerprint of the data behind the shipped models (19,920 cycles)."""
+    protocol = build_protocol(ProtocolConfig())
+    text = json.dumps([s.as_dict() for s in protocol.scenarios], sort_keys=True)
+    assert hashlib.sha256(text.encode()).hexdigest()[:16] == '8e8a4cb40000ac7d'
+    assert protocol.n_cycles == 19_920
+
+
+@pytest.mark.parametrize('seed', [0, 1, 5])
+def test_twelve_masks_put_at_least_two_worn_masks_into_the_test_split(seed):
+    protocol = build_protocol(ProtocolConfig(seed=seed, masks=12))
+    test = split_scenarios(protocol.scenarios)[Split.TEST]
+    worn = {s.mask_id for s in test if s.species is Species.MASK}
+    assert len(worn) >= 2
+    assert worn == {m for m, split in protocol.plan.masks.items() if split is Split.TEST}
+
+
+def test_restricting_to_a_split_keeps_its_scenarios_and_the_plan():
+    full = build_protocol(ProtocolConfig(seed=1, masks=12))
+    test = restrict_to_splits(full, [Split.TEST])
+    assert test.plan == full.plan
+    assert test.scenarios == split_scenarios(full.scenarios)[Split.TEST]
+
+
+def test_cli_renders_only_the_chosen_split_with_the_same_pixels(tmp_path):
+    out = tmp_path / 'data'
+    args = ['--seed', '2', '--species', 'live', '--subjects', '7', '--cycles-live', '1',
+            '--pylon-scenarios', '0', '--workers', '1', '--no-progress']
+    result = run_cli('--out', str(out), '--splits', 'test', *args)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / 'manifest.json').read_text())
+    assert manifest['rendered_splits'] == ['test']
+    config = ProtocolConfig(seed=2, subjects=7, cycles_live=1, species=(Species.LIVE,))
+    expected = split_scenarios(build_protocol(config).scenarios)[Split.TEST]
+    assert [s['scenario_id'] for s in manifest['scenarios']] == [s.scenario_id for s in expected]
+    with np.load(out / manifest['shards'][0]['file']) as shard:
+        assert set(shard['split'].tolist()) == {Split.TEST.code}
+        assert np.array_equal(shard['frames'][0], render_cycle(expected[0], 0, root_seed=2).frames)
+    bad = run_cli('--out', str(tmp_path / 'never'), '--splits', 'holdout', *args)
+    assert bad.returncode == 2 and 'unknown split' in bad.stderr
 
 
 def test_cli_writes_shards_pylon_folders_and_manifest(tmp_path):

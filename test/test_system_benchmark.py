@@ -45,6 +45,19 @@ def test_latency_summary_of_known_values_and_of_none() -> None:
     assert empty['count'] == 0 and np.isnan(empty['p99_ms']) and np.isnan(empty['max_ms'])
 
 
+def test_verdict_time_summary_and_its_line() -> None:
+    summary = statistics.verdict_time_summary([400.0, 300.0, 1000.0, 500.0])
+    assert summary == {'count': 4, 'p50_ms': 450.0, 'p90_ms': pytest.approx(850.0),
+                       'max_ms': 1000.0}
+    assert statistics.describe_verdict_times(summary, without_verdict=1) == \
+        'p50 450 ms, p90 850 ms, max 1000 ms (n=4, 1 without a verdict)'
+    none = statistics.verdict_time_summary([])
+    assert none['count'] == 0 and np.isnan(none['p90_ms'])
+    assert statistics.describe_verdict_times(none, 2) == 'no verdict (n=0, 2 without a verdict)'
+    one = statistics.verdict_time_summary([1234.4])
+    assert statistics.describe_verdict_times(one) == '1234 ms (n=1)'
+
+
 def test_window_is_half_open() -> None:
     stamps = np.array([9, 10, 15, 20, 21], dtype=np.int64)
     assert statistics.in_window(stamps, 10, 20).tolist() == [False, True, True, False, False]
@@ -130,8 +143,10 @@ def test_report_counts_losses_latency_and_counters_inside_the_window() -> None:
     corners = [(int(t), int(t) + 7_000_000, EyeCorners.STATUS_OK)
                for t in front if t != front[40]]  # one lost
     answered = right[in_window][2:]  # the first two cycles of the window unanswered
-    results = [(int(t), int(t) + 5_000_000, 0.9, LivenessResult.DECISION_LIVE, 3.0)
-               for t in answered]
+    results = [(int(t), int(t) + 5_000_000, 0.4, LivenessResult.DECISION_UNKNOWN, 3.0)
+               for t in answered[:5]]  # warming up
+    results += [(int(t), int(t) + 5_000_000, 0.9, LivenessResult.DECISION_LIVE, 3.0)
+                for t in answered[5:]]
     results.append((0, start + S // 2, float('nan'), LivenessResult.DECISION_UNKNOWN, 0.0))
     observer = SimpleNamespace(corners=corners, results=results)
     report = build_report('separate', RunSettings(seconds=1.0, bag=Path('bag')),
@@ -141,7 +156,12 @@ def test_report_counts_losses_latency_and_counters_inside_the_window() -> None:
     assert report['frames_lost'] == {'eye_corners': 1, 'pairs': 2}
     assert report['results_with_pair'] == report['pairs_scored'] == 28
     assert report['results_without_pair'] == 1
-    assert report['decisions'] == {'unknown': 0, 'live': 28, 'spoof': 0}
+    assert report['decisions'] == {'unknown': 5, 'live': 23, 'spoof': 0}
+    # from the first frame answered (the first front frame, 1 s before the window) to the
+    # first LIVE received: the sixth answered cycle's frame B + 5 ms
+    assert report['time_to_verdict_ms']['count'] == 1
+    assert report['time_to_verdict_ms']['max_ms'] == pytest.approx(
+        (answered[5] + 5_000_000 - front[0]) / 1e6)
     assert report['latency_ms']['p50_ms'] == pytest.approx(5.0)
     assert report['eye_corners_latency_ms']['p99_ms'] == pytest.approx(7.0)
     assert report['liveness_node_latency_ms']['count'] == 28
@@ -313,7 +333,8 @@ REPORT_KEYS = {
     'layout', 'pair', 'window_s', 'warmup_s', 'frames_sent', 'publisher_late_ms',
     'front_frames_sent', 'eye_corners_received', 'no_face', 'cycles_sent', 'results_with_pair',
     'pairs_scored', 'results_without_pair', 'decisions', 'frames_lost', 'node_counters',
-    'pair_rate_per_s', 'latency_ms', 'eye_corners_latency_ms', 'liveness_node_latency_ms',
+    'pair_rate_per_s', 'latency_ms', 'time_to_verdict_ms', 'eye_corners_latency_ms',
+    'liveness_node_latency_ms',
     'cpu_percent_of_one_core', 'total_node_cpu_cores',
     'peak_memory_mib', 'node_processes', 'targets', 'pids',
 }
@@ -331,6 +352,8 @@ def test_smoke_run_gets_results_reports_every_field_and_ends_its_processes(
     report = run_layout(layout, settings, distinct_domains(1)[0])
     assert set(report) == REPORT_KEYS
     assert report['results_with_pair'] > 0 and report['latency_ms']['count'] > 0
+    verdict = report['time_to_verdict_ms']  # min_valid_pairs 6 pairs at 30 per second
+    assert verdict['count'] == 1 and verdict['max_ms'] > 5 * 1000 / 30, verdict
     assert report['eye_corners_received'] > 0 and report['front_frames_sent'] > 0
     assert report['node_counters']['landmark']['frames_total'] > 0  # from /diagnostics
     assert report['node_counters']['liveness']['pairs_accepted'] > 0

@@ -44,7 +44,8 @@ if ! step_done msgs "$msgs"; then
   mkdir -p "$(dirname "$build")"
   cmake -S . -B "$build" -G Ninja -Wno-dev \
     -DCMAKE_PREFIX_PATH="$venv" -DCMAKE_INSTALL_PREFIX="$venv" \
-    -DPython3_EXECUTABLE="$vpy" -DANTISPOOF_INSTALL_PYTHON=OFF >"$build.log" 2>&1 \
+    -DPython3_EXECUTABLE="$vpy" -DANTISPOOF_INSTALL_PYTHON=OFF -DBUILD_TESTING=OFF \
+    >"$build.log" 2>&1 \
     || { tail -n 30 "$build.log"; exit 1; }
   cmake --build "$build" >>"$build.log" 2>&1 || { tail -n 30 "$build.log"; exit 1; }
   cmake --install "$build" >>"$build.log" 2>&1 || { tail -n 30 "$build.log"; exit 1; }

@@ -8,7 +8,9 @@ error is the minimum transfer latency (one frame's readout + USB transfer, ~2-5 
 drift of the two clocks over the window (ppm: microseconds).
 
 Cameras without a tick clock (pylon's emulator reports 0) are stamped with the host arrival
-time minus the exposure time; its error is the whole transfer latency and its jitter.
+time minus the exposure time; its error is the whole transfer latency and its jitter. A tick
+that goes back means the camera's clock restarted: the mapping starts anew from that frame,
+rather than stamping every frame by the host until the new ticks pass the old ones.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ class ExposureClock:
 
     def stamp_ns(self, camera_tick: int, host_arrival_ns: int, exposure_ns: int) -> int:
         """Exposure-start time of a frame in the host (ROS) clock, in nanoseconds."""
-        if camera_tick <= 0 or (self._last_tick is not None and camera_tick <= self._last_tick):
+        if camera_tick <= 0 or camera_tick == self._last_tick:
             return host_arrival_ns - exposure_ns
+        if self._last_tick is not None and camera_tick < self._last_tick:
+            self.reset()  # the camera restarted its clock without a reconnect: map anew
         self._last_tick = camera_tick
         camera_ns = int(camera_tick * self.tick_period_ns)
         self._offsets.append(host_arrival_ns - camera_ns)

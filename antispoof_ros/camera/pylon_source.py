@@ -1,8 +1,13 @@
 """Basler cameras through pypylon: open, configure, grab, and survive disconnects.
 
 Works the same with a real camera and with pylon's own emulated camera
-(``PYLON_CAMEMU``), which can be fed a folder of images; the emulator has no sequencer,
-counters or tick clock, and the code says so once and falls back instead of failing.
+(``PYLON_CAMEMU``), which can be fed a folder of images; the emulator has no counters or
+tick clock, and the code falls back instead of failing (it has no sequencer either, so the
+sequencer wiring is refused on it).
+The flash wiring (``wiring``) is applied as a plan of feature writes at every open, so a
+reconnected camera is programmed again; a camera that cannot run the wiring is refused.
+``CameraStream`` can pause grabbing with the camera kept open and its flash outputs off,
+and start again, as often as a lifecycle manager asks.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ import time
 
 import numpy as np
 from pypylon import genicam, pylon
+
+from antispoof_ros.camera import wiring
+from antispoof_ros.flash import DEFAULT_PATTERN, Phase
 
 # pylon pixel format -> ROS image encoding of the published frames
 PIXEL_FORMATS = {'Mono8': 'mono8', 'Mono10': 'mono16', 'Mono12': 'mono16'}
@@ -60,8 +68,16 @@ class CameraSettings:
     transport_layers: tuple[str, ...] = ('BaslerUsb', 'BaslerCamEmu')
     emulated_cameras: int = 0
     emulator_image_dir: str = ''
-    use_sequencer: bool = False
     buffer_count: int = 16
+    # how the flashes follow the frames: wiring.WIRING_MODES ('none': leave the camera's
+    # sequencer and lines as they are)
+    flash_wiring: str = 'none'
+    # 'phase:Line' entries (``+`` joins lines), e.g. ('front:Line2', 'right:Line3', 'left:Line4')
+    flash_lines: tuple[str, ...] = ()
+    flash_pattern: tuple[Phase, ...] = DEFAULT_PATTERN
+    # whole cycles whose chunk set indices must follow the sequencer plan before labels
+    # count as verified: at start (else the camera is refused) and after a deviation
+    sequencer_confirm_cycles: int = 2
 
 
 @dataclass(frozen=True)
@@ -75,6 +91,7 @@ class CameraInfo:
     is_emulator: bool
     has_sequencer: bool
     notes: tuple[str, ...] = ()
+    wiring_plan: tuple[wiring.Step, ...] = ()
 
 
 @dataclass
@@ -86,6 +103,8 @@ class GrabbedFrame:
     camera_tick: int
     host_arrival_ns: int
     sequencer_set: int | None = None
+    # the set index of this frame and the frames before it followed the sequencer plan
+    sequencer_verified: bool = False
 
 
 @dataclass
@@ -120,12 +139,21 @@ class PylonCamera:
                 f"unknown pixel format '{settings.pixel_format}' "
                 f"(supported: {', '.join(PIXEL_FORMATS)})"
             )
+        if settings.flash_wiring not in wiring.WIRING_MODES:
+            raise CameraConfigError(
+                f"unknown flash wiring '{settings.flash_wiring}' "
+                f"(known: {', '.join(wiring.WIRING_MODES)})"
+            )
         self.settings = settings
+        self.sequencer_check = wiring.SequencerCheck(len(settings.flash_pattern),
+                                                     settings.sequencer_confirm_cycles)
         self.encoding = PIXEL_FORMATS[settings.pixel_format]
         self.camera: pylon.InstantCamera | None = None
         self.info: CameraInfo | None = None
         # block id of the last failed grab (a lost frame), None after a good grab or timeout
         self.failed_block_id: int | None = None
+        # outputs_off() ran since the wiring plan was last applied
+        self._outputs_are_off = False
 
     # -- opening -------------------------------------------------------------------------
     def open(self) -> CameraInfo:
@@ -143,6 +171,7 @@ class PylonCamera:
             raise CameraNotFoundError(f'cannot open camera: {_first_line(error)}') from None
         try:
             self.info = self._configure(device_info)
+            self._outputs_are_off = False
         except CameraConfigError:
             self.close()
             raise
@@ -192,15 +221,8 @@ class PylonCamera:
         self._set_first(('Gain', 'GainAbs'), s.gain_db, optional=True, notes=notes)
         self._set('AcquisitionFrameRateEnable', True)
         self._set_first(('AcquisitionFrameRate', 'AcquisitionFrameRateAbs'), s.frame_rate_hz)
-        for entry in s.line_outputs:
-            line, _, source = entry.partition(':')
-            if not source:
-                raise CameraConfigError(
-                    f"line output '{entry}' must look like Line2:ExposureActive"
-                )
-            self._set('LineSelector', line)
-            self._set('LineMode', 'Output')
-            self._set('LineSource', source)
+        plan = self._wiring_plan(device_info.GetModelName())
+        self.apply(plan)
         if s.emulator_image_dir:
             if not is_emulator:
                 raise CameraConfigError('emulator_image_dir is set but the camera is not emulated')
@@ -210,14 +232,6 @@ class PylonCamera:
             self._set('TestImageSelector', 'Off')
             self._set('ImageFileMode', 'On')
             self._set('ImageFilename', str(folder.resolve()))
-        has_sequencer = self._available('SequencerMode')
-        if s.use_sequencer:
-            if has_sequencer:
-                self._set('ChunkModeActive', True)
-                self._set('ChunkSelector', 'SequencerSetActive')
-                self._set('ChunkEnable', True)
-            else:
-                notes.append('camera has no sequencer: phases come from the frame counter')
         camera.MaxNumBuffer.Value = s.buffer_count
         return CameraInfo(
             model=device_info.GetModelName(),
@@ -227,9 +241,59 @@ class PylonCamera:
                 ('ResultingFrameRate', 'ResultingFrameRateAbs'), s.frame_rate_hz
             ),
             is_emulator=is_emulator,
-            has_sequencer=has_sequencer and s.use_sequencer,
+            has_sequencer=s.flash_wiring == 'sequencer',
             notes=tuple(notes),
+            wiring_plan=tuple(plan),
         )
+
+    def _wiring_plan(self, model: str) -> list[wiring.Step]:
+        """The flash wiring for this camera, checked against what the camera offers."""
+        s = self.settings
+        try:
+            if s.flash_wiring == 'external':
+                return wiring.external_controller_plan(s.line_outputs)
+            plan = wiring.line_output_plan(s.line_outputs)
+            if s.flash_wiring == 'sequencer':
+                if not self._available('SequencerMode'):
+                    raise CameraConfigError(
+                        f"flash_wiring 'sequencer' needs a camera sequencer; {model} has no "
+                        "SequencerMode feature (use flash_wiring 'external')"
+                    )
+                family = wiring.camera_family(model)
+                flash_lines = wiring.parse_flash_lines(s.flash_lines)
+                self.apply(wiring.SEQUENCER_CONFIGURATION)  # the set count is readable now
+                plan += wiring.sequencer_plan(s.flash_pattern, flash_lines, family,
+                                              self._sequencer_sets(family))
+            return plan
+        except wiring.WiringError as error:
+            raise CameraConfigError(str(error)) from None
+
+    def _sequencer_sets(self, family: wiring.CameraFamily) -> int:
+        try:
+            return int(self.camera.GetNodeMap().GetNode('SequencerSetSelector').GetMax()) + 1
+        except (genicam.GenericException, AttributeError):
+            return family.sequencer_sets
+
+    def apply(self, plan: list[wiring.Step] | tuple[wiring.Step, ...]) -> None:
+        """Write a wiring plan in order; a value the camera already has is left alone.
+
+        Leaving equal values alone also passes features that are fixed on a model, such as
+        the LineMode of an output-only line.
+        """
+        node_map = self.camera.GetNodeMap()
+        for step in plan:
+            if isinstance(step, wiring.Execute):
+                self._execute(step.name)
+                continue
+            if not self._available(step.name):
+                raise CameraConfigError(f"camera has no feature '{step.name}'")
+            node = node_map.GetNode(step.name)
+            try:
+                if genicam.IsReadable(node) and node.GetValue() == step.value:
+                    continue
+            except genicam.GenericException:
+                pass  # unreadable now: write it
+            self._set(step.name, step.value)
 
     def _available(self, name: str) -> bool:
         try:
@@ -269,8 +333,45 @@ class PylonCamera:
 
     # -- grabbing ------------------------------------------------------------------------
     def start(self) -> None:
-        """Start continuous acquisition; frames are queued one by one, oldest first."""
-        self.camera.StartGrabbing(pylon.GrabStrategy_OneByOne)
+        """Start continuous acquisition; frames are queued one by one, oldest first.
+
+        Flash outputs switched off by ``outputs_off`` are wired again first. With the
+        sequencer wiring the first cycles are grabbed here and must follow the plan, else
+        the camera is closed and CameraConfigError says what the chunk showed.
+        """
+        if self._outputs_are_off:
+            self.apply(self.info.wiring_plan)
+            self._outputs_are_off = False
+        self.sequencer_check.reset()
+        try:
+            self.camera.StartGrabbing(pylon.GrabStrategy_OneByOne)
+        except genicam.GenericException as error:
+            self.close()
+            raise CameraNotFoundError(f'cannot start grabbing: {_first_line(error)}') from None
+        if self.settings.flash_wiring == 'sequencer':
+            self._confirm_sequencer()
+
+    def _confirm_sequencer(self) -> None:
+        check, statistics = self.sequencer_check, GrabStatistics()
+        seen: list[int | None] = []
+        budget = check.needed + 2 * check.sets  # a late first frame may be out of step
+        while len(seen) < budget and not check.verified:
+            try:
+                frame = self.grab(1000, statistics)
+            except CameraError:
+                self.close()
+                raise
+            if frame is None:
+                if statistics.timeouts + statistics.failed > budget:
+                    break
+                continue
+            seen.append(frame.sequencer_set)
+        if not check.verified:
+            self.close()
+            raise CameraConfigError(
+                f'the sequencer does not run as planned: chunk set indices {seen[:12]} '
+                f'(expected 0..{check.sets - 1}, one step per frame)'
+            )
 
     def grab(self, timeout_ms: int, statistics: GrabStatistics) -> GrabbedFrame | None:
         """Next frame, or None after a timeout or failed grab (counted in ``statistics``).
@@ -301,12 +402,15 @@ class PylonCamera:
                 statistics.count_error(result.GetErrorDescription().strip() or 'grab failed')
                 self.failed_block_id = int(result.BlockID)
                 return None
+            block_id, sequencer_set = int(result.BlockID), self._sequencer_set(result)
             frame = GrabbedFrame(
                 pixels=result.GetArray(),
-                block_id=int(result.BlockID),
+                block_id=block_id,
                 camera_tick=int(result.TimeStamp),
                 host_arrival_ns=time.time_ns(),
-                sequencer_set=self._sequencer_set(result),
+                sequencer_set=sequencer_set,
+                sequencer_verified=(sequencer_set is not None
+                                    and self.sequencer_check.add(block_id, sequencer_set)),
             )
         finally:
             result.Release()
@@ -320,6 +424,46 @@ class PylonCamera:
             return int(result.ChunkSequencerSetActive.Value)
         except genicam.GenericException:
             return None
+
+    def stop_grabbing(self) -> None:
+        """Stop acquisition, the camera kept open and programmed (no-op when closed)."""
+        try:
+            if self.camera is not None and self.camera.IsGrabbing():
+                self.camera.StopGrabbing()
+        except genicam.GenericException:
+            pass  # the device is gone: the next open finds out
+
+    def outputs_off(self) -> None:
+        """Switch off every flash output the applied wiring drives (no-op when closed).
+
+        A line whose LineSource offers no Off is held low by its family's idle user output;
+        the next ``start`` wires the outputs again. Raises CameraConfigError if a line can
+        be neither.
+        """
+        if self.camera is None or self.info is None:
+            return
+        self.apply(wiring.outputs_off_plan(self.info.wiring_plan, self._hold_low_lines()))
+        self._outputs_are_off = True
+
+    def _hold_low_lines(self) -> dict[str, str]:
+        """Driven lines without a LineSource Off -> the user output that holds them low."""
+        try:
+            family = wiring.camera_family(self.info.model)
+        except wiring.WiringError:
+            return {}  # no known idle outputs: LineSource Off, or a clear error
+        hold_low = {}
+        for line in wiring.driven_lines(self.info.wiring_plan):
+            if line in family.line_names and not self._offers_off(line):
+                hold_low[line] = family.idle_source(line)
+        return hold_low
+
+    def _offers_off(self, line: str) -> bool:
+        try:
+            self._set('LineSelector', line)
+            entry = self.camera.GetNodeMap().GetNode('LineSource').GetEntryByName('Off')
+            return entry is not None and genicam.IsAvailable(entry)
+        except (genicam.GenericException, CameraConfigError):
+            return False
 
     def close(self) -> None:
         """Stop grabbing and release the device; safe to call more than once."""
@@ -346,6 +490,7 @@ class CameraStream:
 
     ``on_frame`` runs on the grab thread for every good frame; ``on_event`` reports state
     changes (level 'info' / 'warn' / 'error') and ``on_stream_start`` each (re)start.
+    ``start`` and ``pause`` may alternate any number of times; ``close`` releases the camera.
     """
 
     def __init__(self, settings: CameraSettings, on_frame: FrameCallback,
@@ -360,30 +505,49 @@ class CameraStream:
         self._grab_timeout_ms = grab_timeout_ms
         self._retry_delay_s, self._retry_max_delay_s = retry_delay_s, retry_max_delay_s
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name='camera_grab', daemon=True)
-        self.connected = False
-        self._ever_connected = False
+        self._thread: threading.Thread | None = None
+        self.connected = False  # grabbing
+        self._lost_camera = False  # the next successful start is a reconnect
 
-    def open_now(self) -> CameraInfo | None:
-        """Try once in the caller's thread; None if no camera yet (the thread retries)."""
+    def open_now(self, grab: bool = True) -> CameraInfo | None:
+        """Open (and program) the camera in the caller's thread, and start grabbing if ``grab``.
+
+        None if no camera is there yet: the grab thread keeps looking once started.
+        CameraConfigError (a camera that refuses the settings) reaches the caller.
+        """
         try:
             info = self.camera.open()
         except CameraNotFoundError as error:
             self._on_event('warn', f'{error}; retrying')
             return None
-        self._begin(info)
+        if grab:
+            self._begin(info)
         return info
 
     def start(self) -> None:
-        """Start the grab thread."""
+        """Start grabbing, then the grab thread that keeps it going.
+
+        An open camera starts grabbing in the caller's thread, so a CameraConfigError
+        (a sequencer that does not run as planned) reaches the caller; a closed one is
+        opened by the grab thread, which retries until it appears.
+        """
+        if self._thread is not None and self._thread.is_alive():
+            return
+        if self.camera.info is not None and self.camera.camera is not None:
+            try:
+                self._begin(self.camera.info)
+            except CameraNotFoundError as error:
+                self._on_event('warn', f'{error}; retrying')
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name='camera_grab', daemon=True)
         self._thread.start()
 
     def _begin(self, info: CameraInfo) -> None:
-        if self._ever_connected:
+        self.camera.start()
+        if self._lost_camera:
             self.statistics.reconnects += 1
             self._on_event('info', f'camera {info.serial_number} reconnected')
-        self.camera.start()
-        self.connected = self._ever_connected = True
+        self.connected, self._lost_camera = True, False
         self._on_stream_start(info)
 
     def _run(self) -> None:
@@ -391,31 +555,36 @@ class CameraStream:
         while not self._stop.is_set():
             if not self.connected:
                 try:
-                    info = self.camera.open()
+                    self._begin(self.camera.open())
                 except CameraError as error:
                     self._on_event('warn', f'{error}; retrying in {delay:.1f} s')
                     self._stop.wait(delay)
                     delay = min(delay * 2, self._retry_max_delay_s)
                     continue
                 delay = self._retry_delay_s
-                self._begin(info)
             try:
                 frame = self.camera.grab(self._grab_timeout_ms, self.statistics)
             except CameraRemovedError as error:
                 self.statistics.count_error(str(error))
                 self._on_event('error', f'{error}; reconnecting')
                 self.camera.close()
-                self.connected = False
+                self.connected, self._lost_camera = False, True
                 continue
             if frame is not None:
                 self._on_frame(frame)
             elif self.camera.failed_block_id is not None:
                 self._on_lost_frame(self.camera.failed_block_id)
 
-    def stop(self) -> None:
-        """Stop grabbing and release the camera (always; also if never connected)."""
+    def pause(self) -> None:
+        """Stop the grab thread and grabbing; an open camera stays open and programmed."""
         self._stop.set()
-        if self._thread.is_alive():
+        if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=5.0)
-        self.camera.close()
+        self._thread = None
+        self.camera.stop_grabbing()
         self.connected = False
+
+    def close(self) -> None:
+        """Stop grabbing and release the camera (always; also if never connected)."""
+        self.pause()
+        self.camera.close()

@@ -3,7 +3,10 @@
 A model only means something for the inputs it was trained on, so loading refuses a file
 whose metadata (antispoof_ros.liveness.model_metadata) names another pair or region than the node
 is configured for, or whose input/output signature is not (N, 2, H, W) -> (N, 1). The file
-is read once; the sha256 reported with every result is that of the bytes actually run.
+is read once; the sha256 reported with every result is that of the bytes actually run, and
+those bytes must have the sha256 that the model's card (see model_metadata.find_model_card)
+and the caller expect, before anything parses them. A model pinned by neither is loaded only
+where the caller allows unpinned models, and says so in its ``label``.
 Inference stays separate from alignment (antispoof_ros.liveness.alignment.to_model_input).
 """
 
@@ -20,8 +23,11 @@ import onnxruntime as ort
 from antispoof_ros.liveness.model_metadata import (
     INPUT_NAME,
     OUTPUT_NAME,
+    SHA256_PATTERN,
     ModelMetadata,
     ModelMetadataError,
+    card_sha256,
+    find_model_card,
 )
 
 ONNX_FLOAT = 'tensor(float)'
@@ -37,6 +43,11 @@ class ModelExpectation:
 
     pair: str | None = None
     region: str | None = None
+    sha256: str | None = None  # hex digest the file must have
+
+    def __post_init__(self) -> None:
+        if self.sha256 is not None and not SHA256_PATTERN.fullmatch(self.sha256):
+            raise ValueError(f"expected sha256 '{self.sha256}' is not 64 lowercase hex digits")
 
 
 def _first_line(error: Exception) -> str:
@@ -69,16 +80,38 @@ def _signature_problem(session: ort.InferenceSession, metadata: ModelMetadata) -
     return None
 
 
+def _check_pins(path: Path, sha256: str, expected: ModelExpectation | None) -> tuple[str, ...]:
+    """What pins ``sha256`` (card file name, 'expected_sha256'); ModelLoadError on a mismatch."""
+    pins: list[tuple[str, str]] = []
+    if expected is not None and expected.sha256 is not None:
+        pins.append(('expected_sha256', expected.sha256))
+    try:
+        card = find_model_card(path)
+        card_hash = card_sha256(card) if card is not None else None
+    except ModelMetadataError as error:
+        raise ModelLoadError(str(error)) from None
+    if card_hash is not None:
+        pins.append((card.name, card_hash))
+    for source, pinned in pins:
+        if sha256 != pinned:
+            raise ModelLoadError(f'{path} has sha256 {sha256[:16]}..., not the '
+                                 f'{pinned[:16]}... of its {source}: refusing to run it')
+    return tuple(source for source, _ in pins)
+
+
 class LivenessModel:
     """A loaded, checked liveness model; ``predict`` returns the live probability."""
 
     def __init__(
-        self, session: ort.InferenceSession, metadata: ModelMetadata, path: Path, sha256: str
+        self, session: ort.InferenceSession, metadata: ModelMetadata, path: Path, sha256: str,
+        pinned_by: tuple[str, ...] = (),
     ) -> None:
+        """Wrap a checked session; ``pinned_by`` names what fixed the file's sha256."""
         self.session = session
         self.metadata = metadata
         self.path = path
         self.sha256 = sha256
+        self.pinned_by = pinned_by
         self.input_shape = (1, 2, metadata.input_height, metadata.input_width)
 
     @classmethod
@@ -87,11 +120,14 @@ class LivenessModel:
         path: str | Path,
         threads: int = 1,
         expected: ModelExpectation | None = None,
+        allow_unpinned: bool = True,
     ) -> LivenessModel:
         """Read, check and prepare a model; raise ModelLoadError (one line) if unusable.
 
         ``threads`` sets both intra- and inter-op threads: one keeps latency predictable
-        next to the camera and landmark work on a small CPU.
+        next to the camera and landmark work on a small CPU. A file whose sha256 differs
+        from its card's or ``expected``'s is refused; so is one pinned by neither, unless
+        ``allow_unpinned``.
         """
         path = Path(path)
         if threads < 1:
@@ -100,6 +136,11 @@ class LivenessModel:
             model_bytes = path.read_bytes()
         except OSError as error:
             raise ModelLoadError(f'cannot read model {path}: {error.strerror}') from None
+        sha256 = hashlib.sha256(model_bytes).hexdigest()
+        pinned_by = _check_pins(path, sha256, expected)
+        if not pinned_by and not allow_unpinned:
+            raise ModelLoadError(f'{path} is not pinned: no model card with its sha256 beside '
+                                 'it and no expected sha256 given')
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = threads
@@ -126,7 +167,17 @@ class LivenessModel:
                     problem = f'model was trained for {name} {declared!r}, node uses {wanted!r}'
         if problem is not None:
             raise ModelLoadError(f'{path}: {problem}')
-        return cls(session, metadata, path, hashlib.sha256(model_bytes).hexdigest())
+        return cls(session, metadata, path, sha256, pinned_by)
+
+    @property
+    def pinned(self) -> bool:
+        """True when a model card or the caller fixed the sha256 this file has."""
+        return bool(self.pinned_by)
+
+    @property
+    def label(self) -> str:
+        """The model's name, marked where nothing pinned the file."""
+        return self.metadata.name if self.pinned else f'{self.metadata.name} (unpinned)'
 
     @property
     def threshold(self) -> float:

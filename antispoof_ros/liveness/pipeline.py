@@ -87,7 +87,7 @@ class LivenessPipeline:
         self.model = model
         self.validator = validator
         self.region: Region = region_by_name(model.metadata.region)
-        self.fusion = DecisionFusion(fusion)
+        self.fusion = DecisionFusion(fusion, model.threshold)
         self.unusable: Counter[Unusable] = Counter()
 
     def score(self, frame_a: FrameInfo, frame_b: FrameInfo, corners: CornerInfo | None,
@@ -101,7 +101,7 @@ class LivenessPipeline:
     def evaluate(self, frame_a: FrameInfo, frame_b: FrameInfo, corners: CornerInfo | None,
                  pixels_a: PixelSource, pixels_b: PixelSource,
                  now_s: float) -> tuple[PairResult, FusedDecision]:
-        """``score`` one set, then fuse it with the window (``now_s``: monotonic seconds)."""
+        """``score`` one set, then fuse it with the window (``now_s``: the caller's clock)."""
         result = self.score(frame_a, frame_b, corners, pixels_a, pixels_b)
         return result, self.fusion.update(result.outcome, now_s)
 

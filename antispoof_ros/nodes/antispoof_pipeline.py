@@ -7,6 +7,10 @@ multi-threaded one loses frames to the GIL); topics stay the same as with separa
 processes, so tools and recordings cannot tell the difference. Parameters come from the
 same YAML as the separate executables (one section per node name).
 
+camera_node is a managed node: it configures and activates itself unless its ``autostart``
+is false, and its lifecycle services are served by the same executor, so a lifecycle manager
+can stop and restart the flashes while the other nodes keep running.
+
 ``--nodes`` (before ``--ros-args``) runs a subset, e.g. ``--nodes landmark,liveness`` when the
 frames come from elsewhere (a replayed bag, the system benchmark); without it all three run.
 """

@@ -7,6 +7,10 @@ with the reason (wrong encoding, empty, truncated or absurd frame). The science 
 ``antispoof_ros.landmarks`` (dlib HOG detection, then cheap tracking; docs/landmarks.md), run
 by ``antispoof_ros.landmarks.pipeline.LandmarkPipeline`` with the periodic detection on a
 worker thread after each answer.
+
+Only frames of the camera node are searched: ``SourceGuard`` refuses a topic with a foreign
+or second publisher and a stream whose counters and exposure stamps break the camera's
+clock. A refused frame gets ``STATUS_NO_FACE`` with the reason, and /diagnostics says ERROR.
 """
 
 from __future__ import annotations
@@ -14,12 +18,12 @@ from __future__ import annotations
 from collections import Counter
 from functools import partial
 import math
+import socket
 import time
 from typing import NamedTuple
 
 import numpy as np
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import RegionOfInterest
 
 from antispoof_ros.flash import Phase
@@ -38,9 +42,11 @@ from antispoof_ros.landmarks.tracker import (
 from antispoof_ros.msg import EyeCorners, FlashFrame
 from antispoof_ros.nodes import diagnostics
 from antispoof_ros.nodes.entrypoint import run_nodes
+from antispoof_ros.nodes.frame_qos import FRAME_QOS, frame_qos_profile
 from antispoof_ros.nodes.image_conversion import image_to_array
-from antispoof_ros.nodes.messages import eye_corners_message
+from antispoof_ros.nodes.messages import eye_corners_message, stamp_nanoseconds
 from antispoof_ros.nodes.parameters import ConfigError, Param, declare_parameters, log_parameters
+from antispoof_ros.nodes.source_guard import CAMERA_NODE_NAME, SourceGuard
 from antispoof_ros.nodes.topics import EYE_CORNERS, flash_frame_topic
 
 PARAMETERS = (
@@ -71,14 +77,15 @@ PARAMETERS = (
           'Significant bits of mono16 frames (Mono10: 10, Mono12: 12); they are scaled '
           'to 8 bit by 2^(8 - mono16_bits), saturating.',
           min_value=8, max_value=16),
+    CAMERA_NODE_NAME,
+    FRAME_QOS,
     Param('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', min_value=0.1,
           max_value=60.0),
 )
 
 # Frames of one phase arrive at 30 Hz: 5 queued frames (~170 ms) absorb a slow full
 # detection without piling up stale frames behind it.
-FRAME_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5,
-                       reliability=ReliabilityPolicy.RELIABLE)
+FRAME_QUEUE_DEPTH = 5
 BAD_INPUT_LOG_PERIOD_S = 5.0
 
 STATUS_CODES = {
@@ -132,6 +139,7 @@ class LandmarkStatistics:
     def __init__(self) -> None:
         self.frames_total = 0
         self.bad_input_total = 0
+        self.untrusted_total = 0
         self.last_problem = ''
         self._start_period()
 
@@ -139,11 +147,17 @@ class LandmarkStatistics:
         self.outcomes: Counter[str] = Counter()
         self.latencies_ms: list[float] = []
         self.refreshes = self.refreshes_lost = 0
+        self.untrusted = 0
 
     def add_refresh(self, result: LandmarkResult) -> None:
         """Count one periodic detection run after an answer (and whether it lost the face)."""
         self.refreshes += 1
         self.refreshes_lost += not result.ok
+
+    def add_untrusted(self) -> None:
+        """Count one frame refused because its source is untrusted (never searched)."""
+        self.untrusted += 1
+        self.untrusted_total += 1
 
     def add(self, result: LandmarkResult, latency_ms: float) -> None:
         """Count one answered frame."""
@@ -176,6 +190,8 @@ class LandmarkStatistics:
             'no_face_ratio': f"{counts['no_face'] / searched:.3f}" if searched else 'nan',
             'frames_total': str(self.frames_total),
             'bad_input_total': str(self.bad_input_total),
+            'untrusted': str(self.untrusted),
+            'untrusted_total': str(self.untrusted_total),
             'last_problem': self.last_problem,
         }
         self._start_period()
@@ -207,12 +223,34 @@ class LandmarkNode(Node):
         self._last_report_ns = self.get_clock().now().nanoseconds
 
         self.corners_publisher = self.create_publisher(EyeCorners, EYE_CORNERS, 10)
-        self.create_subscription(FlashFrame, self.frame_topic, self.on_frame, FRAME_QOS)
-        self.diagnostics = diagnostics.Publisher(
-            self, 'landmarks', config['diagnostics_period_s'], self.diagnostics_report)
+        self.source_guard = SourceGuard(self, [self.frame_topic], config['camera_node_name'])
+        self.create_subscription(FlashFrame, self.frame_topic, self.receive,
+                                 frame_qos_profile(config['frame_qos'], FRAME_QUEUE_DEPTH))
+        self.frames_received = 0
+        self.input_age = diagnostics.StaleCheck('frames')
+        # hardware id: the host, the one thing the node's statuses share on a rig of several
+        self.diagnostics = diagnostics.Updater(self, config['diagnostics_period_s'],
+                                               socket.gethostname())
+        self.status_name = self.diagnostics.add('landmarks', self.diagnostics_report)
+        self.diagnostics.add('input', self.input_report)
+        self.diagnostics.add('source', self.source_guard.diagnostics_report)
+
+    def receive(self, frame: FlashFrame) -> None:
+        """Subscription callback: let the source guard see the frame, then answer it."""
+        self.frames_received += 1
+        self.input_age.tick()
+        self.source_guard.frame(self.frame_topic, int(frame.frame_counter),
+                                stamp_nanoseconds(frame.header.stamp))
+        self.on_frame(frame)
 
     def on_frame(self, frame: FlashFrame) -> None:
         """Answer one frame with EyeCorners; a bad frame is reported, never raised."""
+        if untrusted := self.source_guard.reason_text():
+            # never searched: a face in an injected frame must not become corners
+            self.corners_publisher.publish(answer_message(
+                frame, LandmarkResult(Status.NO_FACE, reason=untrusted)))
+            self.statistics.add_untrusted()
+            return
         started = time.perf_counter()
         result = self.pipeline.answer(partial(image_to_array, frame.image))
         self.corners_publisher.publish(answer_message(frame, result))
@@ -233,7 +271,10 @@ class LandmarkNode(Node):
         now_ns = self.get_clock().now().nanoseconds
         report = self.statistics.report((now_ns - self._last_report_ns) / 1e9)
         self._last_report_ns = now_ns
-        if not report.frames:
+        report.values.update(self.source_guard.values())
+        if untrusted := self.source_guard.reason_text():
+            level, message = diagnostics.ERROR, untrusted
+        elif not report.frames:
             level, message = diagnostics.WARN, f'no frames on {self.frame_topic}'
         elif report.bad_input:
             level, message = diagnostics.WARN, 'bad input frames'
@@ -241,6 +282,13 @@ class LandmarkNode(Node):
             level = diagnostics.OK
             message = 'face in view' if report.faces else 'no face in view'
         return diagnostics.Report(level, message, report.values)
+
+    def input_report(self) -> diagnostics.Report:
+        """How long ago a frame arrived on the phase topic: late WARN, stale ERROR."""
+        age = self.input_age.check()
+        return diagnostics.Report(age.level, f'{self.frame_topic}: {age.message}', {
+            'topic': self.frame_topic, 'frames_received': self.frames_received,
+            'frame_qos': self.config['frame_qos'], **age.values})
 
 
 def main(args: list[str] | None = None) -> int:

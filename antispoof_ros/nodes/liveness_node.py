@@ -13,6 +13,13 @@ stamps, ``antispoof_ros.liveness.pairing.FramePeriodEstimator``), so pairs match
 rate the camera really runs; ``frame_rate_hz`` is only the first guess. When frames arrive
 but no set is matched for a second, one warning (and /diagnostics ``no_pairs_reason``) says
 why, with numbers, again only when the cause changes.
+
+Ages and timeouts (the fused window, no valid pair for ``timeout_s``, no set matched) are
+measured on the node's ROS clock, so a bag replayed with ``use_sim_time`` decides alike at any
+replay rate; only the processing latency is wall-clock time. The fused decision is relative
+to the model's own threshold (``antispoof_ros.liveness.decision``), and the model file must
+have the sha256 its card records (``expected_sha256`` too, if set): a model pinned by neither
+runs only with ``allow_unpinned_model`` and is named "<name> (unpinned)" in every result.
 """
 
 from __future__ import annotations
@@ -20,12 +27,12 @@ from __future__ import annotations
 from collections import OrderedDict
 import dataclasses
 from functools import partial
+import socket
 import time
 
 import numpy as np
 from rclpy.duration import Duration
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
@@ -38,9 +45,11 @@ from antispoof_ros.liveness.decision import (
     Reason,
     pair_decision,
 )
+from antispoof_ros.liveness.frame_source_check import HOLD_S
 from antispoof_ros.liveness.inference import LivenessModel, ModelExpectation, ModelLoadError
 from antispoof_ros.liveness.pairing import (
     CornerInfo,
+    DropReason,
     FrameInfo,
     FramePeriodEstimator,
     NoPairs,
@@ -56,17 +65,27 @@ from antispoof_ros.liveness.pipeline import LivenessPipeline, PairResult, Unusab
 from antispoof_ros.msg import EyeCorners, FlashFrame, LivenessResult
 from antispoof_ros.nodes import diagnostics
 from antispoof_ros.nodes.entrypoint import run_nodes
+from antispoof_ros.nodes.frame_qos import FRAME_QOS, RELIABLE, frame_qos_profile
 from antispoof_ros.nodes.image_conversion import array_to_image, image_to_array
 from antispoof_ros.nodes.message_filters_compat import load_message_filters
 from antispoof_ros.nodes.messages import stamp_nanoseconds
+from antispoof_ros.nodes.overlay_publisher import OverlayPublisher
 from antispoof_ros.nodes.parameters import ConfigError, Param, declare_parameters, log_parameters
-from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
+from antispoof_ros.nodes.source_guard import CAMERA_NODE_NAME, SourceGuard
+from antispoof_ros.nodes.topics import (
+    EYE_CORNERS,
+    LIVENESS_OVERLAY,
+    LIVENESS_RESULT,
+    flash_frame_topic,
+)
 from antispoof_ros.paths import SHIPPED_MODELS
 
 DEBUG_CROP_TOPIC = 'liveness/debug_crop'
 # The slop follows the observed frame period once it differs by more than this fraction.
 SLOP_UPDATE_TOLERANCE = 0.1
 NS_PER_S = 1_000_000_000
+# more synchronized sets dropped than this (a face in view) in a period: input WARN
+DROPPED_SHARE = 0.1
 
 PARAMETERS = (
     Param('pair', 'P2', 'Frame pair fed to the model (thesis table 3.1).',
@@ -77,6 +96,10 @@ PARAMETERS = (
           choices=EYES),
     Param('model_path', '', 'ONNX model file; empty: the model shipped for pair and region '
           '(antispoof_ros/models/<pair>_<region>.onnx).'),
+    Param('expected_sha256', '', 'sha256 (64 hex digits) the model file must have, besides '
+          'the one its model card records; empty: the card\'s alone.'),
+    Param('allow_unpinned_model', False, 'Run a model that neither a model card beside it nor '
+          'expected_sha256 pins; its results then name it "<name> (unpinned)".'),
     Param('ort_threads', 1, 'onnxruntime intra/inter-op threads.', min_value=1, max_value=64),
     Param('flash_pattern', [p.label for p in DEFAULT_PATTERN],
           'Flash phases of one cycle, in firing order; must equal the camera\'s.'),
@@ -87,20 +110,30 @@ PARAMETERS = (
           min_value=1.0, max_value=1000.0),
     Param('sync_queue_size', 10, 'Messages kept per input by the synchronizer.',
           min_value=1, max_value=1000),
-    Param('require_verified_phase', False,
-          'Drop pairs whose phases image_check has not verified.'),
+    Param('require_verified_phase', True,
+          'Drop pairs whose phase labels nothing verified (image_check or the sequencer); '
+          'false only for a camera whose images cannot show the flashes.'),
     Param('window_length', 9, 'Pairs in the fused decision window.', min_value=1,
           max_value=1000),
     Param('min_valid_pairs', 6, 'Valid pairs needed in the window before LIVE or SPOOF.',
           min_value=1, max_value=1000),
-    Param('enter_live', 0.7, 'Fused score from which the decision becomes LIVE.',
-          min_value=0.0, max_value=1.0),
-    Param('exit_live', 0.5, 'Fused score below which the decision becomes SPOOF.',
+    Param('enter_margin', FusionConfig.enter_margin, 'Mean margin (logit of the score minus '
+          'logit of the model\'s threshold, over the valid pairs in the window) from which the '
+          'decision becomes LIVE.', min_value=-20.0, max_value=20.0),
+    Param('exit_margin', FusionConfig.exit_margin, 'Mean margin below which the decision is '
+          'SPOOF; LIVE holds down to it.', min_value=-20.0, max_value=20.0),
+    Param('min_live_fraction', FusionConfig.min_live_fraction, 'Share of the valid pairs in '
+          'the window that must each be LIVE by the model\'s threshold for a fused LIVE.',
           min_value=0.0, max_value=1.0),
     Param('timeout_s', 0.5, 'Without a valid pair for this long the decision is UNKNOWN.',
           min_value=0.01, max_value=60.0),
     Param('publish_debug_crops', False,
           f'Publish the aligned crop (A | B side by side, mono8) on {DEBUG_CROP_TOPIC}.'),
+    Param('overlay_rate_hz', 5.0, f'Most pictures per second on {LIVENESS_OVERLAY} (frame B '
+          'with face box, eye corners and decision), drawn only while someone subscribes; '
+          '0: off.', min_value=0.0, max_value=120.0),
+    CAMERA_NODE_NAME,
+    FRAME_QOS,
     Param('diagnostics_period_s', 1.0, 'Period of /diagnostics messages.', min_value=0.1,
           max_value=60.0),
 )
@@ -121,8 +154,10 @@ class LivenessNode(Node):
                 self.pair, pattern, landmark_phase, config['require_verified_phase']
             )
             fusion = FusionConfig(
-                config['window_length'], config['min_valid_pairs'], config['enter_live'],
-                config['exit_live'], config['timeout_s'],
+                window_length=config['window_length'],
+                min_valid_pairs=config['min_valid_pairs'],
+                enter_margin=config['enter_margin'], exit_margin=config['exit_margin'],
+                min_live_fraction=config['min_live_fraction'], timeout_s=config['timeout_s'],
             )
         except ValueError as error:
             raise ConfigError(str(error)) from None
@@ -131,12 +166,15 @@ class LivenessNode(Node):
         self.validator = validator
         log_parameters(self, config)
         self.get_logger().info(
-            f'model {self.model.metadata.name} ({self.model.path}), sha256 '
+            f'model {self.model.label} ({self.model.path}), sha256 '
             f'{self.model.sha256[:16]}..., threshold {self.model.threshold:.3f}, '
-            f'pair {self.pair.name}, region {self.region.name}'
+            f'pair {self.pair.name}, region {self.region.name}, pinned by {self.pin}'
         )
 
         self.result_publisher = self.create_publisher(LivenessResult, LIVENESS_RESULT, 10)
+        self.overlay = OverlayPublisher(
+            self, config['overlay_rate_hz'],
+            f'{self.pair.name} {self.pair.phase_a.label}+{self.pair.phase_b.label}')
         self.debug_publisher = (
             self.create_publisher(Image, DEBUG_CROP_TOPIC, 5)
             if config['publish_debug_crops'] else None
@@ -152,10 +190,25 @@ class LivenessNode(Node):
                                     self.pair.is_single, history=config['sync_queue_size'])
         self.no_pairs: NoPairs | None = None
         self._told_cause: NoPairsCause | None = None  # logged since the last matched set
+        # held at least timeout_s: pairs scored before a problem showed have left the window
+        phases = dict.fromkeys((self.pair.phase_a, self.pair.phase_b))
+        self.source_guard = SourceGuard(
+            self, [flash_frame_topic(phase) for phase in phases], config['camera_node_name'],
+            max(HOLD_S, config['timeout_s']), len(pattern))
         self._subscribe(pattern, landmark_phase)
         self.create_timer(0.1, self.check_timeout)
-        self.diagnostics = diagnostics.Publisher(
-            self, 'liveness', config['diagnostics_period_s'], self.diagnostics_report)
+        self.input_age = diagnostics.StaleCheck(
+            'frames', config['timeout_s'], max(diagnostics.STALE_S, 2 * config['timeout_s']))
+        self.set_rate = diagnostics.RateCheck('sets', config['frame_rate_hz'] / len(pattern))
+        self.dropped_share = diagnostics.ShareCheck('dropped_sets', DROPPED_SHARE)
+        self._new_model_errors = diagnostics.Increase()
+        # hardware id: the host; the model's identity is the 'model' task's
+        self.diagnostics = diagnostics.Updater(self, config['diagnostics_period_s'],
+                                               socket.gethostname())
+        self.status_name = self.diagnostics.add('liveness', self.diagnostics_report)
+        self.diagnostics.add('input', self.input_report)
+        self.diagnostics.add('model', self.model_report)
+        self.diagnostics.add('source', self.source_guard.diagnostics_report)
 
     def _load_model(self) -> LivenessModel:
         path = self.config['model_path'] or str(
@@ -164,20 +217,34 @@ class LivenessNode(Node):
         try:
             model = LivenessModel.load(
                 path, self.config['ort_threads'],
-                ModelExpectation(pair=self.pair.name, region=self.region.name),
+                ModelExpectation(pair=self.pair.name, region=self.region.name,
+                                 sha256=self.config['expected_sha256'].lower() or None),
+                allow_unpinned=self.config['allow_unpinned_model'],
             )
-        except ModelLoadError as error:
+        except (ModelLoadError, ValueError) as error:
             raise ConfigError(str(error)) from None
+        if not model.pinned:
+            self.get_logger().warning(f'running {path} unpinned (allow_unpinned_model): no '
+                                      'model card with its sha256, no expected_sha256')
         if model.metadata.region == 'eye' and model.metadata.eye != self.config['eye']:
             raise ConfigError(f'model was trained on the {model.metadata.eye} eye, '
                               f'node uses {self.config["eye"]}')
         return model
 
+    @property
+    def pin(self) -> str:
+        """What pinned the model's sha256, for the log and /diagnostics."""
+        return ', '.join(self.model.pinned_by) or 'nothing (unpinned)'
+
+    def now_s(self) -> float:
+        """Seconds on the node's ROS clock: simulated time under ``use_sim_time``."""
+        return self.get_clock().now().nanoseconds / NS_PER_S
+
     def _subscribe(self, pattern: tuple[Phase, ...], landmark_phase: Phase) -> None:
         """Time-match A, B and corners, within a slop of whole frame periods (see pairing)."""
         message_filters = load_message_filters()
-        qos = QoSProfile(depth=self.config['sync_queue_size'],
-                         reliability=ReliabilityPolicy.RELIABLE)
+        depth = self.config['sync_queue_size']
+        qos = frame_qos_profile(self.config['frame_qos'], depth)
         frame_a = message_filters.Subscriber(
             self, FlashFrame, flash_frame_topic(self.pair.phase_a), qos_profile=qos
         )
@@ -189,8 +256,8 @@ class LivenessNode(Node):
                 self, FlashFrame, flash_frame_topic(self.pair.phase_b), qos_profile=qos
             )
         frame_b.registerCallback(self._note_arrival)
-        inputs[SyncInput.CORNERS] = message_filters.Subscriber(self, EyeCorners, EYE_CORNERS,
-                                                               qos_profile=qos)
+        inputs[SyncInput.CORNERS] = message_filters.Subscriber(
+            self, EyeCorners, EYE_CORNERS, qos_profile=frame_qos_profile(RELIABLE, depth))
         # registered before the synchronizer, so each message is noted before it is matched
         for which, source in inputs.items():
             monitor = StreamMonitor(len(pattern))
@@ -214,8 +281,10 @@ class LivenessNode(Node):
                     message: FlashFrame | EyeCorners) -> None:
         counter, stamp_ns = int(message.frame_counter), stamp_nanoseconds(message.header.stamp)
         monitor.add(counter)
-        self.sync_watch.arrived(which, stamp_ns, time.monotonic())
+        self.sync_watch.arrived(which, stamp_ns, self.now_s())
         if which is not SyncInput.CORNERS:
+            phase = self.pair.phase_a if which is SyncInput.FRAME_A else self.pair.phase_b
+            self.source_guard.frame(flash_frame_topic(phase), counter, stamp_ns)
             period_ns = self.period_estimator.add(which, counter, stamp_ns)
             if period_ns is not None:
                 self._follow_frame_period(period_ns)
@@ -238,7 +307,8 @@ class LivenessNode(Node):
 
     def _note_arrival(self, frame: FlashFrame) -> None:
         self._arrivals[stamp_nanoseconds(frame.header.stamp)] = time.perf_counter()
-        self._last_frame_b_s = time.monotonic()
+        self._last_frame_b_s = self.now_s()
+        self.input_age.tick()
         while len(self._arrivals) > 4 * self.config['sync_queue_size']:
             self._arrivals.popitem(last=False)
 
@@ -248,13 +318,16 @@ class LivenessNode(Node):
         frame_a, frame_b, corners = (
             (messages[0], messages[0], messages[1]) if self.pair.is_single else messages
         )
-        self.sync_watch.matched(time.monotonic())
+        self.sync_watch.matched(self.now_s())
         self._told_cause = None  # sets flow again: the next stall is news
-        result, fused = self.pipeline.evaluate(
+        result = self.pipeline.score(
             FrameInfo.from_msg(frame_a), FrameInfo.from_msg(frame_b), CornerInfo.from_msg(corners),
             partial(image_to_array, frame_a.image), partial(image_to_array, frame_b.image),
-            time.monotonic(),
         )
+        # scored (and counted) all the same; an untrusted source's pair never votes
+        untrusted = self.source_guard.reason_text()
+        outcome = result.outcome if untrusted is None else PairOutcome.invalid(Reason.BAD_INPUT)
+        fused = self.pipeline.fusion.update(outcome, self.now_s())
         self._report_unusable(result)
         if result.crop is not None and self.debug_publisher is not None:
             crop = result.crop
@@ -266,7 +339,8 @@ class LivenessNode(Node):
         latency_ms = (
             1000 * (time.perf_counter() - arrival) if arrival is not None else float('nan')
         )
-        self._publish(fused, result.outcome, frame_a, frame_b, latency_ms)
+        self._publish(fused, outcome, frame_a, frame_b, latency_ms, untrusted)
+        self.overlay.publish(frame_b, corners, result, fused)
         self._pairs_in_period += 1
         if arrival is not None:
             self._latencies_ms.append(latency_ms)
@@ -280,19 +354,20 @@ class LivenessNode(Node):
                                       throttle_duration_sec=5.0)
 
     def _publish(self, fused: FusedDecision, outcome: PairOutcome, frame_a: FlashFrame | None,
-                 frame_b: FlashFrame | None, latency_ms: float) -> None:
+                 frame_b: FlashFrame | None, latency_ms: float,
+                 reason_text: str | None = None) -> None:
         result = LivenessResult(
             score=float(outcome.score) if outcome.valid else float('nan'),
             pair_decision=int(pair_decision(outcome, self.model.threshold)),
             decision=int(fused.decision),
             fused_score=float(fused.fused_score),
             reason=int(fused.reason),
-            reason_text=fused.reason_text,
+            reason_text=reason_text or fused.reason_text,
             pair_config=self.pair.name,
             region=self.region.name,
             phase_a=int(self.pair.phase_a),
             phase_b=int(self.pair.phase_b),
-            model_name=self.model.metadata.name,
+            model_name=self.model.label,
             model_sha256=self.model.sha256,
             latency_ms=float(latency_ms),
         )
@@ -309,7 +384,7 @@ class LivenessNode(Node):
 
     def check_timeout(self) -> None:
         """No valid pair for ``timeout_s``: say UNKNOWN instead of leaving a LIVE standing."""
-        now = time.monotonic()
+        now = self.now_s()
         self._explain_no_pairs(now)
         expired = self.pipeline.expire(now)
         if expired is not None and now - self._last_frame_b_s < self.config['timeout_s']:
@@ -341,14 +416,42 @@ class LivenessNode(Node):
             **{f'pairs_{key}': count for key, count in self.pipeline.counts().items()},
             **{f'input_{anomaly.value}': sum(m.counts[anomaly] for m in self.input_monitors)
                for anomaly in StreamAnomaly},
-            'model': self.model.metadata.name,
+            'model': self.model.label,
             'model_sha256': self.model.sha256,
+            'model_pinned_by': self.pin,
             'slop_ms': f'{self.slop_ns / 1e6:.1f}',
             'no_pairs_reason': self.no_pairs.text if self.no_pairs is not None else '',
+            **self.source_guard.values(),
         }
+        if untrusted := self.source_guard.reason_text():
+            return diagnostics.Report(diagnostics.ERROR, untrusted, values)
         if pairs and self.no_pairs is None:
             return diagnostics.Report(diagnostics.OK, 'evaluating pairs', values)
         return diagnostics.Report(diagnostics.WARN, 'no pairs', values)
+
+    def input_report(self) -> diagnostics.Report:
+        """Frame B stale (ERROR), too few synchronized sets, or too many of them dropped."""
+        counts = self.validator.counts()
+        sets = sum(counts.values())
+        # a set without a face is the scene, not a fault of the inputs
+        dropped = sets - counts['accepted'] - counts[DropReason.NO_FACE.value]
+        return diagnostics.worst(
+            self.input_age.check(), self.set_rate.check(sets),
+            self.dropped_share.check(dropped, sets),
+            diagnostics.Report(diagnostics.OK, '', {
+                'sets_total': sets, 'dropped_total': dropped,
+                'frame_qos': self.config['frame_qos']}))
+
+    def model_report(self) -> diagnostics.Report:
+        """The model in use; ERROR for a period in which it answered no probability."""
+        errors = self.pipeline.unusable[Unusable.MODEL_ERROR]
+        values = {'model': self.model.label, 'model_sha256': self.model.sha256,
+                  'model_pinned_by': self.pin, 'threshold': f'{self.model.threshold:.3f}',
+                  'model_errors_total': errors}
+        if new := self._new_model_errors(errors):
+            return diagnostics.Report(diagnostics.ERROR, f'{new} model outputs not a probability',
+                                      values)
+        return diagnostics.Report(diagnostics.OK, self.model.label, values)
 
 
 def main(args: list[str] | None = None) -> int:

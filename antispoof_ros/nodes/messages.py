@@ -2,7 +2,8 @@
 
 A FlashFrame is built one way by the camera node and the bag writer, so generated bags carry
 exactly what the camera publishes; an EyeCorners one way by the landmark node and everything
-that stands in for it (ground truth in bags, benchmarks, fault injection).
+that stands in for it (ground truth in bags, benchmarks, fault injection); a CameraInfo one
+way from a ``Calibration``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from typing import Any
 
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point32
-from sensor_msgs.msg import Image, RegionOfInterest
+from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
 from std_msgs.msg import Header
 
+from antispoof_ros.camera.calibration import Calibration
 from antispoof_ros.camera.phase_labels import PhaseLabel
 from antispoof_ros.eye_corners import EyeCornerPoints
 from antispoof_ros.msg import EyeCorners, FlashFrame
@@ -51,6 +53,15 @@ def flash_frame_message(label: PhaseLabel, header: Header, image: Image) -> Flas
         phase_source=int(label.source),
         phase_verified=label.verified,
         image=image,
+    )
+
+
+def camera_info_message(calibration: Calibration, header: Header) -> CameraInfo:
+    """CameraInfo of ``calibration`` for the image with ``header`` (no binning, full ROI)."""
+    return CameraInfo(
+        header=header, width=calibration.width, height=calibration.height,
+        distortion_model=calibration.distortion_model, d=list(calibration.d),
+        k=list(calibration.k), r=list(calibration.r), p=list(calibration.p),
     )
 
 

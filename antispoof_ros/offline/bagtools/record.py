@@ -49,6 +49,7 @@ from antispoof_ros.offline.bagtools.labels import (
     parse_label_line,
     validate_labels,
 )
+from antispoof_ros.offline.bagtools.qos import bag_qos
 from antispoof_ros.offline.bagtools.recovery import recover
 from antispoof_ros.offline.bagtools.typestore import project_typestore
 from antispoof_ros.offline.bagtools.writer import (
@@ -140,8 +141,15 @@ class Recorder:
 
     def _receiver(self, topic: str, msgtype: str) -> Callable[[bytes], None]:
         clock = self.node.get_clock()
+        first = True
 
         def receive(data: bytes) -> None:
+            nonlocal first
+            if first:  # the publishers are known now; rosbag2 stores what they offer
+                first = False
+                self.bag.declare_offered_qos(topic, [
+                    bag_qos(info.qos_profile)
+                    for info in self.node.get_publishers_info_by_topic(topic)])
             self._queue.put((topic, msgtype, clock.now().nanoseconds, data))
 
         return receive

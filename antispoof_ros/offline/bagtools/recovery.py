@@ -17,10 +17,13 @@ from typing import BinaryIO
 
 from backports import zstd
 from rclpy.serialization import deserialize_message
+from rosbags.interfaces import Qos
 from std_msgs.msg import String
+import yaml
 
 from antispoof_ros.offline.bagtools import BagToolError
 from antispoof_ros.offline.bagtools.labels import LABELS_TOPIC, PARTIAL_SUFFIX, LabelSegment
+from antispoof_ros.offline.bagtools.qos import qos_from_metadata
 from antispoof_ros.offline.bagtools.writer import LabelledBagWriter
 
 MAGIC = b'\x89MCAP0\r\n'
@@ -44,6 +47,24 @@ def _string(body: bytes, offset: int) -> tuple[str, int]:
     (length,) = struct.unpack_from('<I', body, offset)
     end = offset + 4 + length
     return body[offset + 4:end].decode(), end
+
+
+def _string_map(body: bytes, offset: int) -> dict[str, str]:
+    """An MCAP map<string, string> (byte length, then key/value strings)."""
+    (length,) = struct.unpack_from('<I', body, offset)
+    entries: dict[str, str] = {}
+    offset += 4
+    end = offset + length
+    while offset < end:
+        key, offset = _string(body, offset)
+        entries[key], offset = _string(body, offset)
+    return entries
+
+
+def _offered_qos(channel_metadata: dict[str, str]) -> list[Qos]:
+    """The QoS profiles rosbag2-style writers keep in a channel's metadata."""
+    return [qos_from_metadata(entry)
+            for entry in yaml.safe_load(channel_metadata.get('offered_qos_profiles', '')) or []]
 
 
 def _records(data: bytes | memoryview) -> Iterator[tuple[int, memoryview]]:
@@ -75,6 +96,7 @@ class _PartialMcap:
     def __init__(self) -> None:
         self.schemas: dict[int, str] = {}
         self.channels: dict[int, tuple[str, str]] = {}
+        self.offered_qos: dict[str, list[Qos]] = {}
 
     def messages(self, stream: BinaryIO) -> Iterator[RecoveredMessage]:
         """Every complete message of the file, in file order."""
@@ -109,8 +131,10 @@ class _PartialMcap:
             self.schemas[schema_id] = _string(bytes(body), 2)[0]
         elif opcode == _OP_CHANNEL:
             channel_id, schema_id = struct.unpack_from('<HH', body)
-            topic, _ = _string(bytes(body), 4)
+            topic, offset = _string(bytes(body), 4)
+            _, offset = _string(bytes(body), offset)  # message encoding
             self.channels[channel_id] = (topic, self.schemas.get(schema_id, ''))
+            self.offered_qos[topic] = _offered_qos(_string_map(bytes(body), offset))
         elif opcode == _OP_MESSAGE:
             channel_id, _, stamp_ns, _ = struct.unpack_from('<HIQQ', body)
             topic, msgtype = self.channels[channel_id]
@@ -143,7 +167,8 @@ def recover(partial: Path) -> tuple[Path, dict[str, int]]:
     writer: LabelledBagWriter | None = None
     try:
         with source.open('rb') as stream:
-            for message in _PartialMcap().messages(stream):
+            mcap = _PartialMcap()
+            for message in mcap.messages(stream):
                 if message.topic == LABELS_TOPIC:
                     segment = LabelSegment.from_json(
                         deserialize_message(message.data, String).data)
@@ -155,6 +180,9 @@ def recover(partial: Path) -> tuple[Path, dict[str, int]]:
                 elif writer is None:
                     raise BagToolError(f'{partial}: a message precedes every label segment')
                 else:
+                    if message.topic not in writer.counts:
+                        writer.declare_offered_qos(message.topic,
+                                                   mcap.offered_qos.get(message.topic, []))
                     writer.write_serialized(message.topic, message.msgtype, message.stamp_ns,
                                             message.data)
         if writer is None:

@@ -8,8 +8,13 @@ not processed: a subscriber whose history is shallower than its processing backl
 drop frames, so subscribers that must see every frame use a deep (or KEEP_ALL) history.
 Messages are published as the serialized bytes stored in the bag, unchanged.
 
+``--clock`` also publishes ``/clock`` (rosgraph_msgs/Clock) with the recorded time of every
+message just before the message itself, as ``ros2 bag play --clock-topics-all`` does. Nodes
+started with ``use_sim_time:=true`` then measure ages and timeouts in recorded time, so
+their verdicts do not depend on the replay speed.
+
     python -m antispoof_ros.offline.bagtools.replay BAG [--rate 1.0 | --as-fast-as-possible]
-        [--wait-for-subscribers N]
+        [--clock] [--wait-for-subscribers N]
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from rosbags.rosbag2 import Reader
 from rosbags.rosbag2.errors import ReaderError
+from rosgraph_msgs.msg import Clock
 from tqdm import tqdm
 
+from antispoof_ros.nodes.messages import ros_time
 from antispoof_ros.offline.bagtools import BagToolError, message_class
 from antispoof_ros.offline.bagtools.labels import GROUND_TRUTH_NAMESPACE, unfinished_recording
 from antispoof_ros.offline.cli import (
@@ -49,6 +56,9 @@ PROGRAM = 'antispoof_ros.offline.bagtools.replay'
 # 100, and the final wait for acknowledgements takes milliseconds instead of seconds).
 HISTORY_DEPTH = 1
 POLL_PERIOD_S = 0.05
+CLOCK_TOPIC = '/clock'
+# The nodes fed by a replay trust the camera topics' publisher by this name (camera_node_name).
+NODE_NAME = 'bag_replay'
 # Problems the storage plugins raise for damaged files, besides ReaderError.
 CORRUPTION_ERRORS = (ReaderError, OSError, EOFError, ValueError, KeyError, IndexError)
 
@@ -112,20 +122,24 @@ def inspect_bag(path: Path) -> BagTopics:
 
 def replay(bag: BagTopics, context: Context | None = None, *, rate: float | None = 1.0,
            wait_for_subscribers: int = 0, wait_timeout_s: float = 30.0,
-           ack_timeout_s: float = 10.0, progress: bool = False) -> ReplayStats:
+           ack_timeout_s: float = 10.0, progress: bool = False,
+           clock: bool = False) -> ReplayStats:
     """Publish every message of ``bag``; ``rate`` None: as fast as acknowledged.
+
+    ``clock``: publish ``/clock`` with each message's recorded time before the message.
 
     Needs an initialised rclpy ``context`` (None: the default one). KeyboardInterrupt ends
     the replay early and is reported in the statistics, not raised.
     """
     qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=HISTORY_DEPTH,
                      reliability=ReliabilityPolicy.RELIABLE)
-    node = Node('bag_replay', context=context, start_parameter_services=False)
+    node = Node(NODE_NAME, context=context, start_parameter_services=False)
     stats = ReplayStats(published={topic: 0 for topic in bag.message_classes})
     ack_timeout = Duration(seconds=ack_timeout_s)
     try:
         publishers = {topic: node.create_publisher(cls, topic, qos)
                       for topic, cls in bag.message_classes.items()}
+        clock_publisher = node.create_publisher(Clock, CLOCK_TOPIC, qos) if clock else None
         _wait_for_subscribers([publishers[t] for t in bag.awaited_topics],
                               wait_for_subscribers, wait_timeout_s)
         started = time.monotonic()
@@ -146,6 +160,8 @@ def replay(bag: BagTopics, context: Context | None = None, *, rate: float | None
                     if not publisher.wait_for_all_acked(ack_timeout):
                         raise ReplayError(f'subscribers of {connection.topic} stopped '
                                           f'acknowledging for {ack_timeout_s:g} s')
+                    if clock_publisher is not None:
+                        clock_publisher.publish(Clock(clock=ros_time(stamp_ns)))
                     publisher.publish(data if isinstance(data, bytes) else bytes(data))
                     stats.published[connection.topic] += 1
                     bar.update()
@@ -182,6 +198,9 @@ def _parser() -> OneLineArgumentParser:
                        help='playback speed relative to the recording (default 1.0)')
     speed.add_argument('--as-fast-as-possible', action='store_true',
                        help='publish each message once the previous one is acknowledged')
+    parser.add_argument('--clock', action='store_true',
+                        help='publish /clock with the recorded time of every message '
+                             '(for nodes started with use_sim_time:=true)')
     parser.add_argument('--wait-for-subscribers', type=int, default=0, metavar='N',
                         help='wait until N subscribers listen on every non-ground-truth topic')
     parser.add_argument('--wait-timeout', type=positive_number, default=30.0, metavar='S',
@@ -208,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         stats = replay(bag, rate=None if args.as_fast_as_possible else args.rate,
                        wait_for_subscribers=args.wait_for_subscribers,
                        wait_timeout_s=args.wait_timeout, ack_timeout_s=args.ack_timeout,
-                       progress=sys.stdout.isatty())
+                       progress=sys.stdout.isatty(), clock=args.clock)
     except BagToolError as error:
         return fail(PROGRAM, error)
     except ReplayError as error:

@@ -18,7 +18,7 @@ rosbag2, because the chunks carry it.
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from io import BytesIO
@@ -32,7 +32,7 @@ from typing import Self
 from backports import zstd
 import numpy as np
 from rclpy.serialization import serialize_message
-from rosbags.interfaces import Connection
+from rosbags.interfaces import Connection, Qos
 from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
 from rosbags.rosbag2.errors import WriterError
 from rosbags.rosbag2.storage_mcap import McapWriter
@@ -55,6 +55,7 @@ from antispoof_ros.offline.bagtools.labels import (
     segments_to_metadata,
     validate_labels,
 )
+from antispoof_ros.offline.bagtools.qos import PUBLISHER_DEFAULT, bag_qos
 from antispoof_ros.offline.bagtools.typestore import project_typestore
 
 FLASH_FRAME_MSGTYPE = 'antispoof_ros/msg/FlashFrame'
@@ -230,6 +231,7 @@ class LabelledBagWriter:
         self.segments: list[LabelSegment] = []
         self.counts: Counter[str] = Counter()
         self._connections: dict[str, Connection] = {}
+        self._offered_qos: dict[str, tuple[Qos, ...]] = {}
         self._owns_partial = False
         self._writer = _BagWriter(self.partial / self.path.name, version=9,
                                   storage_plugin=StoragePlugin.MCAP)
@@ -255,6 +257,13 @@ class LabelledBagWriter:
         else:
             self.abort()
 
+    def declare_offered_qos(self, topic: str, profiles: Sequence[Qos]) -> None:
+        """QoS the publishers of ``topic`` offered; stored with it when its first message comes.
+
+        Topics without a declaration are stored with this package's publisher default.
+        """
+        self._offered_qos[absolute_topic(topic)] = tuple(profiles)
+
     def start_segment(self, labels: Mapping[str, object], start_ns: int) -> None:
         """Labels valid from ``start_ns`` on (a new scenario in the same bag)."""
         segment = LabelSegment(start_ns, validate_labels(labels))
@@ -275,8 +284,10 @@ class LabelledBagWriter:
         topic = absolute_topic(topic)
         connection = self._connections.get(topic)
         if connection is None:
+            offered = self._offered_qos.get(topic) or (bag_qos(PUBLISHER_DEFAULT),)
             connection = self._writer.add_connection(topic, msgtype,
-                                                     typestore=project_typestore())
+                                                     typestore=project_typestore(),
+                                                     offered_qos_profiles=offered)
             self._connections[topic] = connection
         elif connection.msgtype != msgtype:
             raise BagToolError(f'topic {topic} already carries {connection.msgtype}, '
@@ -326,11 +337,12 @@ class FlashBagWriter(LabelledBagWriter):
 
     def write_frame(self, phase: Phase, pixels: np.ndarray, frame_counter: int, stamp_ns: int,
                     *, source: PhaseSource = PhaseSource.FRAME_COUNTER,
-                    verified: bool = False) -> None:
+                    verified: bool = True) -> None:
         """Write one frame on ``camera/<phase>/flash_frame``; uint8 -> mono8, uint16 -> mono16.
 
         ``phase`` must be the one the pattern assigns to ``frame_counter``: a mismatch is
-        a bug in the caller's frame sequence, not something to record.
+        a bug in the caller's frame sequence, not something to record. A generated frame was
+        rendered for its phase, so its label is verified unless the caller says otherwise.
         """
         label = self.labeler.label(frame_counter, source, verified)
         if label.phase != phase:

@@ -1,6 +1,6 @@
 """Corner accuracy of a tracker or a bare backend against known corners.
 
-``evaluate`` is generic so that the lead can feed it frames from the synthetic NIR scene
+``evaluate`` is generic so that a caller can feed it frames from the synthetic NIR scene
 generator as well; ``degraded_samples`` makes the set this module reports on by itself:
 the package photos under roll, scale, darkening and noise (``python -m
 antispoof_ros.offline.landmark_training.evaluation``).

@@ -5,6 +5,12 @@ light; latex masks x 3 lightings x 4 poses worn by subjects of the mask's own sp
 screen replays. Subjects and masks are assigned to train/validation/test first, so every
 split is subject- and mask-disjoint (some masks occur only in validation or test).
 
+The seed decides who the subjects and masks are (their shapes and albedos, the splits, the
+wearers): another seed gives new people and new masks. ``--masks 12`` or more puts at least
+two masks into the test split; the default of 6 keeps seed 0 the data the shipped models were
+made from. ``--splits test`` renders only the test split of the same plan (a sealed test
+set costs a fraction of the whole collection).
+
 Output (``--out DIR``): ``shards/*.npz`` (all four phases at the crop resolution plus ground
 truth), ``pylon/<scenario>/NNNNNN_<phase>.png`` full 1920x1200 frames for the pylon camera
 emulator (alphabetical order = phase order) and ``manifest.json``, written last. Everything is
@@ -176,6 +182,17 @@ def build_protocol(config: ProtocolConfig) -> Protocol:
                             Species.MASK, lighting, pose, config.cycles_mask, subject_id=wearer,
                             mask_id=mask, split=split))
     return protocol
+
+
+def restrict_to_splits(protocol: Protocol, splits: Iterable[Split]) -> Protocol:
+    """The same protocol and split plan with only the scenarios of ``splits``.
+
+    The plan is drawn from the whole collection first, so a split rendered alone holds
+    exactly the scenarios it holds in the full rendering (cycles render independently).
+    """
+    keep = set(splits)
+    return Protocol(protocol.config, protocol.plan,
+                    [spec for spec in protocol.scenarios if spec.split in keep])
 
 
 def split_scenarios(scenarios: Iterable[ScenarioSpec]) -> dict[Split, list[ScenarioSpec]]:
@@ -374,6 +391,7 @@ def _manifest(protocol: Protocol, mode: RenderMode, shards: list[dict], pylon: l
         'subjects': {str(s): sp.value for s, sp in sorted(plan.subjects.items())},
         'masks': {str(m): {'split': sp.value, 'wearers': sorted(wearers.get(m, ()))}
                   for m, sp in sorted(plan.masks.items())},
+        'rendered_splits': sorted({s.split.value for s in protocol.scenarios}),
         'scenarios': [s.as_dict() for s in protocol.scenarios],
         'shards': shards,
         'n_cycles': sum(s['n_cycles'] for s in shards),
@@ -398,6 +416,16 @@ def _species_list(text: str) -> tuple[Species, ...]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _split_list(text: str) -> tuple[Split, ...]:
+    names = [name.strip() for name in text.split(',') if name.strip()]
+    known = {split.value: split for split in Split}
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown split(s) {', '.join(unknown) or repr(text)} (known: {', '.join(known)})")
+    return tuple(known[name] for name in names)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (see module docstring)."""
     defaults = ProtocolConfig()
@@ -411,6 +439,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                             default=getattr(defaults, name))
     parser.add_argument('--species', type=_species_list, default=defaults.species,
                         help='comma-separated subset of live,print,mask,replay')
+    parser.add_argument('--splits', type=_split_list, default=tuple(Split),
+                        help='comma-separated subset of train,validation,test to render '
+                             '(the split plan stays that of the whole protocol)')
     parser.add_argument('--shard-size', type=_count, default=500, help='cycles per npz shard')
     parser.add_argument('--pylon-scenarios', type=_count, default=8,
                         help='scenarios also written as 1920x1200 PNG folders (0: none)')
@@ -434,7 +465,9 @@ def main(argv: list[str] | None = None) -> int:
             prints_colour=args.prints_colour, replays=args.replays, species=args.species)
         if args.shard_size == 0:
             raise ValueError('--shard-size must be positive')
-        protocol = build_protocol(config)
+        protocol = restrict_to_splits(build_protocol(config), args.splits)
+        if not protocol.scenarios:
+            raise ValueError('the chosen splits hold no scenario')
         manifest = write_dataset(protocol, args.out, shard_size=args.shard_size,
                                  pylon_scenarios=args.pylon_scenarios,
                                  pylon_cycles=args.pylon_cycles, workers=max(args.workers, 1),

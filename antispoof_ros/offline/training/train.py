@@ -16,6 +16,7 @@ import argparse
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 import datetime
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -418,7 +419,11 @@ def _write_text(path: Path, text: str) -> None:
 def _finish(args: argparse.Namespace, model: MobileNetV2Classifier, dataset: PairDataset,
             plan: SplitPlan, config: RunConfig, best: dict[str, Any],
             history: list[dict[str, float]], device: torch.device) -> Path:
-    """Threshold on validation, validation and test metrics, ONNX export, model card."""
+    """Threshold on validation, validation and test metrics, ONNX export, model card.
+
+    The card pins the exported file by its sha256: liveness_node refuses a model file
+    that differs from its card.
+    """
     probabilities = {
         split: predict(model, dataset, indices, device, config.batch_size)
         for split, indices in plan.indices.items() if split != 'train' and indices.size}
@@ -442,7 +447,9 @@ def _finish(args: argparse.Namespace, model: MobileNetV2Classifier, dataset: Pai
     )
     model_path = export_onnx(model, metadata, args.out / MODEL_FILE)
     card = {
-        'model': {'file': MODEL_FILE, 'metadata': asdict(metadata),
+        'model': {'file': MODEL_FILE,
+                  'sha256': hashlib.sha256(model_path.read_bytes()).hexdigest(),
+                  'metadata': asdict(metadata),
                   'architecture': 'MobileNetV2 alpha 0.1 (Keras layout), GAP, Dense(1, sigmoid)',
                   'trainable_parameters': trainable_parameter_count(model)},
         'data': {'file': str(args.data), 'data_id': dataset.data_id, 'samples': len(dataset),

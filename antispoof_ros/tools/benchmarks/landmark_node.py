@@ -130,7 +130,7 @@ class AnswerTimer:
         """Keep the node's in-node latency figures of each busy period."""
         for status in message.status:
             values = {kv.key: kv.value for kv in status.values}
-            if status.name.startswith('landmark_node') and values['latency_p50_ms'] != 'nan':
+            if status.name == 'landmark_node: landmarks' and values['latency_p50_ms'] != 'nan':
                 self.node_latency_ms.append(
                     (float(values['latency_p50_ms']), float(values['latency_p99_ms'])))
 

@@ -21,6 +21,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from antispoof_ros.eye_corners import EyeCornerPoints
 from antispoof_ros.flash import pair_config
+from antispoof_ros.liveness.inference import LivenessModel
 from antispoof_ros.msg import LivenessResult
 from antispoof_ros.nodes.image_conversion import array_to_image
 from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
@@ -106,9 +107,11 @@ def main(argv: list[str] | None = None) -> int:
             model = args.model or SHIPPED_MODELS / 'p2_face.onnx'
             if args.model is None and not model.is_file():
                 model = untrained_model(folder / 'untrained.onnx')
+            unpinned = not LivenessModel.load(model).pinned  # the untrained fallback, a run's
             process = processes.start('liveness_node', [
                 sys.executable, '-m', 'antispoof_ros.nodes.liveness_node', '--ros-args',
-                '-p', f'model_path:={model}', '-p', 'ort_threads:=1'])
+                '-p', f'model_path:={model}', '-p', 'ort_threads:=1',
+                '-p', f'allow_unpinned_model:={str(unpinned).lower()}'])
             timer, pairs_sent = _measure(process, args.seconds)
     except NodeProcessError as error:
         return fail(PROGRAM, error, EXIT_FAILED)

@@ -3,12 +3,15 @@
     python -m antispoof_ros.tools.demo [--source emulator | bag | rig] [--scenarios 12]
         [--cycles 10] [--frame-rate 60] [--out runs/demo] [--model M] [--pair P] [--region R]
         [--eye E] [--bag B] [--rate 1] [--ground-truth-corners]
-        [--params-file config/antispoof.yaml] [--seconds S]
+        [--params-file config/antispoof.yaml] [--seconds S] [--overlay-dir DIR]
 
 emulator (default): renders unseen test-split scenarios into one folder for pylon's emulated
-camera (cached in --out), runs camera_node, landmark_node and liveness_node as three
-processes on shared-memory DDS, files each LivenessResult under the scenario its frame B
-shows (by frame counter), prints a row per scenario of one whole pass and a summary.
+camera (cached in --out; each scenario followed by a few cycles without a face), runs
+camera_node, landmark_node and liveness_node as three processes on shared-memory DDS, files
+each LivenessResult under the scenario its frame B shows (by frame counter), prints a row per
+scenario of one whole pass and a summary, with the time from a scenario's first frame (the
+face appears) to its first fused LIVE or SPOOF. --overlay-dir: also save liveness_node's
+liveness/overlay picture of the first scenario of each species as DIR/overlay_<species>.png.
 bag: the same scenarios as an MCAP bag (or --bag), replayed at 120 Hz (x --rate) through
 landmark_node and liveness_node (--ground-truth-corners: the bag's corners, no landmark_node).
 landmark_node keeps only its newest frames, so on a busy machine a slower --rate loses fewer.
@@ -35,6 +38,7 @@ from tqdm import tqdm
 from antispoof_ros.flash import DEFAULT_PATTERN, Phase, pair_config
 from antispoof_ros.liveness.inference import ModelLoadError
 from antispoof_ros.msg import LivenessResult
+from antispoof_ros.nodes.frame_qos import RELIABLE, SENSOR_DATA
 from antispoof_ros.nodes.messages import stamp_nanoseconds
 from antispoof_ros.nodes.topics import flash_frame_topic
 from antispoof_ros.offline.bagtools import BagToolError
@@ -43,6 +47,7 @@ from antispoof_ros.offline.bagtools.synthetic_bag import write_synthetic_bag
 from antispoof_ros.offline.cli import EXIT_FAILED, OneLineArgumentParser, fail, positive_number
 from antispoof_ros.paths import SOURCE_TREE
 from antispoof_ros.tools.demo.listener import ResultListener
+from antispoof_ros.tools.demo.overlays import OverlayShots
 from antispoof_ros.tools.demo.scenarios import (
     INDEX_FILE,
     EmulatorFolder,
@@ -57,6 +62,7 @@ from antispoof_ros.tools.demo.scoreboard import (
     Scoreboard,
     is_pair_result,
     percentiles,
+    stamp_of_counter,
 )
 from antispoof_ros.tools.harness.local_dds import apply_local_dds_environment
 from antispoof_ros.tools.harness.node_replay import (
@@ -109,6 +115,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help='node parameters (the rig\'s camera settings)')
     parser.add_argument('--seconds', type=float, default=0.0,
                         help='rig: stop after this long (0: at Ctrl-C)')
+    parser.add_argument('--overlay-dir', type=Path,
+                        help='emulator: save the liveness/overlay picture of the first scenario '
+                             'of each species here as overlay_<species>.png')
     args = parser.parse_args(argv)
     if args.scenarios < 1 or args.cycles < 2:
         parser.error('--scenarios must be at least 1 and --cycles at least 2')
@@ -122,6 +131,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f'no such file: {path}')
     if args.source != 'bag' and (args.bag or args.ground_truth_corners or args.rate != 1.0):
         parser.error('--bag, --rate and --ground-truth-corners need --source bag')
+    if args.overlay_dir is not None and args.source != 'emulator':
+        parser.error('--overlay-dir needs --source emulator')
     if not args.landmark_model:
         args.landmark_model = 'five-point' if args.source == 'rig' else 'synthetic'
     try:
@@ -181,16 +192,18 @@ def run_emulator(args: argparse.Namespace) -> int:
     folder = emulator_folder(args)
     board = Scoreboard(folder.labels, folder.cycles, write=say)
     tracker = LoopTracker(folder)
+    shots = OverlayShots()
     frames_b: list[tuple[int, int]] = []  # (counter, stamp ns) of scored pairs' frame B
     pass_s = folder.n_images / args.frame_rate
     print(f'camera_node (pylon emulator, {folder.n_images} images, {args.frame_rate:g} Hz: '
           f'{pass_s:.1f} s per pass), landmark_node (dlib, {args.landmark_model} corner model), '
           'liveness_node '
           f'({args.model.name}); shared-memory DDS', flush=True)
-    with NodeProcesses(args.out / 'logs') as nodes, ResultListener() as listener:
+    with (NodeProcesses(args.out / 'logs') as nodes,
+          ResultListener(overlays=args.overlay_dir is not None) as listener):
         nodes.start('camera_node', node_command('camera_node', args.params_file, {
             'emulated_cameras': 1, 'emulator_image_dir': folder.images.resolve(),
-            'frame_rate_hz': args.frame_rate, 'phase_source': 'frame_counter',
+            'frame_rate_hz': args.frame_rate, 'phase_source': 'image_check',
             'phase_offset': 0}))
         _start_landmarks_and_liveness(nodes, args, {'frame_rate_hz': args.frame_rate})
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -209,8 +222,13 @@ def run_emulator(args: argparse.Namespace) -> int:
                                leave=False, disable=None)  # no bar in a log file
                     deadline = time.monotonic() + 3 * pass_s + 60
                 if scenario is not None:
+                    board.face_appeared(scenario, stamp_of_counter(
+                        result, tracker.first_counter_of(scenario), 1e9 / args.frame_rate))
                     board.add(scenario, result, arrival_ns)
+                    shots.result_filed(scenario, result)
                     frames_b.append((result.frame_counter_b, stamp_nanoseconds(result.stamp_b)))
+            for overlay in listener.take_overlays():
+                shots.add(overlay)
             if bar is not None:
                 bar.update(board.print_finished() - bar.n)
             nodes.check()
@@ -224,7 +242,9 @@ def run_emulator(args: argparse.Namespace) -> int:
         if nodes['camera_node'].count_lines('resulting frame rate') > 1:
             raise DemoError('the camera restarted during the pass: frame counters no longer '
                             'name the images')
-    return _finish(board, _delivered_rate(frames_b, args.frame_rate))
+    saved = shots.save(args.overlay_dir, folder.labels) if args.overlay_dir else []
+    return _finish(board, _delivered_rate(frames_b, args.frame_rate),
+                   f'  overlays: {", ".join(map(str, saved))}' if saved else '')
 
 
 def _delivered_rate(frames_b: list[tuple[int, int]], set_rate_hz: float) -> str:
@@ -243,11 +263,12 @@ def _why_no_pairs(nodes: NodeProcesses) -> str:
 
 
 def _start_landmarks_and_liveness(nodes: NodeProcesses, args: argparse.Namespace,
-                                  liveness_overrides: dict[str, object]) -> None:
+                                  liveness_overrides: dict[str, object],
+                                  frame_qos: str = SENSOR_DATA) -> None:
     nodes.start('landmark_node', node_command('landmark_node', args.params_file, {
-        'shape_model': args.landmark_model}))
+        'shape_model': args.landmark_model, 'frame_qos': frame_qos}))
     nodes.start('liveness_node', node_command('liveness_node', args.params_file, {
-        **args.liveness, **liveness_overrides}))
+        **args.liveness, **liveness_overrides, 'frame_qos': frame_qos}))
 
 
 def _finish(board: Scoreboard, *extra_lines: str) -> int:
@@ -307,7 +328,8 @@ def _replay_through_landmarks(bag: Path, args: argparse.Namespace,
     used = {config.phase_a, config.phase_b, Phase.FRONT}
     drained = [phase for phase in DEFAULT_PATTERN if phase not in used]
     with NodeProcesses(args.out / 'logs') as nodes, ResultListener(drained) as listener:
-        _start_landmarks_and_liveness(nodes, args, {'sync_queue_size': 50})
+        # the replay is lossless only towards reliable readers
+        _start_landmarks_and_liveness(nodes, args, {'sync_queue_size': 50}, RELIABLE)
         readers = Counter('/' + flash_frame_topic(phase)  # the landmark phase and the pair
                           for phase in (Phase.FRONT, config.phase_a, config.phase_b))
         deadline = time.monotonic() + STARTUP_TIMEOUT_S

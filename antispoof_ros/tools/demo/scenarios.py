@@ -7,6 +7,12 @@ grabber is slow: the emulator waits for free buffers). So the image a result's f
 is ``(counter - FIRST_IMAGE_COUNTER) mod folder length``, and camera_node's default phase
 labelling (``frame_counter``, ``phase_offset`` 0) is exact because every scenario is stored as
 whole cycles starting with the dark frame.
+
+Each scenario is followed by ``GAP_CYCLES`` cycles showing no face, so the next one starts as
+a face appearing in front of the camera: the liveness node's fusion window holds only
+NO_FACE pairs by then, its first LIVE or SPOOF is earned by that face alone, and the time to
+it is the time to verdict a driver sees. The gap's four frames are written once and
+hard-linked, so the gaps cost no disk space.
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ from tqdm import tqdm
 
 from antispoof_ros.flash import DEFAULT_PATTERN
 from antispoof_ros.offline.bagtools.synthetic_bag import scenario_labels
-from antispoof_ros.offline.synthetic.emulator_folder import write_emulator_frames
+from antispoof_ros.offline.synthetic.emulator_folder import frame_file_name, write_emulator_frames
+from antispoof_ros.offline.synthetic.phase_coded_images import phase_coded_frame
 from antispoof_ros.offline.synthetic.protocol import ProtocolConfig, build_protocol, iter_cycles
+from antispoof_ros.offline.synthetic.render import FRAME_INTERVAL_S
 from antispoof_ros.offline.synthetic.scene import FULL_MODE, Pose, ScenarioSpec, Split
 
 # dlib's 5-point model finds the mannequin faces reliably looking into the camera, less often
@@ -37,6 +45,9 @@ INDEX_FILE = 'scenarios.json'
 # The emulator tries to decode every file of its folder (a JSON file there gave a PNG
 # decoding error on every pass), so the images get a folder of their own beside the index.
 IMAGES = 'images'
+# No-face cycles after each scenario: at least the fusion window (9 pairs) and its timeout
+# (0.5 s, 7.5 cycles at the demo's 60 Hz), so no pair of one scenario decides the next.
+GAP_CYCLES = 9
 
 
 def pick_demo_scenarios(pool: Sequence[ScenarioSpec], count: int) -> list[ScenarioSpec]:
@@ -91,7 +102,8 @@ def unseen_scenarios(count: int, seed: int = 0) -> list[ScenarioSpec]:
 
 def cache_name(kind: str, scenarios: Sequence[ScenarioSpec], cycles: int, seed: int) -> str:
     """Folder name of rendered scenarios: another pick, seed or length never reuses a cache."""
-    key = '\n'.join([str(seed), *(s.scenario_id for s in scenarios)])
+    key = '\n'.join([str(seed), f'gap {GAP_CYCLES}', 'takes',
+                     *(s.scenario_id for s in scenarios)])
     return f'{kind}_{len(scenarios)}x{cycles}_{hashlib.sha1(key.encode()).hexdigest()[:10]}'
 
 
@@ -103,6 +115,7 @@ class EmulatorFolder:
     labels: list[dict[str, object]]
     first_image: list[int]  # index of each scenario's first image, ascending
     n_images: int
+    gap_cycles: int = 0  # no-face cycles after each scenario
 
     @property
     def images(self) -> Path:
@@ -111,9 +124,9 @@ class EmulatorFolder:
 
     @property
     def cycles(self) -> list[int]:
-        """Flash cycles of each scenario."""
+        """Flash cycles of each scenario (its face, without the gap after it)."""
         ends = [*self.first_image[1:], self.n_images]
-        return [(end - start) // len(DEFAULT_PATTERN)
+        return [(end - start) // len(DEFAULT_PATTERN) - self.gap_cycles
                 for start, end in zip(self.first_image, ends, strict=True)]
 
     @classmethod
@@ -121,7 +134,8 @@ class EmulatorFolder:
         """Read a folder written by ``write_emulator_folder``."""
         try:
             index = json.loads((path / INDEX_FILE).read_text(encoding='utf-8'))
-            folder = cls(path, index['labels'], index['first_image'], index['n_images'])
+            folder = cls(path, index['labels'], index['first_image'], index['n_images'],
+                         index['gap_cycles'])
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ValueError(f'{path}: not a demo emulator folder ({error})') from None
         if len(list(folder.images.iterdir())) != folder.n_images:
@@ -134,8 +148,8 @@ def write_emulator_folder(path: Path, scenarios: Sequence[ScenarioSpec], cycles:
                           seed: int = 0, workers: int = 1) -> EmulatorFolder:
     """Render ``cycles`` full-resolution cycles of each scenario into one folder, atomically.
 
-    One numbering over all scenarios (``emulator_folder``), so alphabetical order is firing
-    order. The folder appears only complete.
+    One numbering over all scenarios and the no-face gaps after them (``emulator_folder``),
+    so alphabetical order is firing order. The folder appears only complete.
     """
     if not scenarios or cycles < 1:
         raise ValueError('need at least one scenario and one cycle')
@@ -146,7 +160,12 @@ def write_emulator_folder(path: Path, scenarios: Sequence[ScenarioSpec], cycles:
     try:
         number = 0
         labels, first_image = [], []
-        rendered = iter_cycles(scenarios, FULL_MODE, seed, workers, cycles_per_scenario=cycles)
+        gap = _write_gap_frames(staging)
+        # one continuous take per scenario, as a camera sees a person: the image check
+        # compares each frame with the cycle before, which independent samples would not match
+        take_period_s = cycles * len(DEFAULT_PATTERN) * FRAME_INTERVAL_S
+        rendered = iter_cycles(scenarios, FULL_MODE, seed, workers, cycles_per_scenario=cycles,
+                               take_period_s=take_period_s)
         total = sum(min(spec.n_cycles, cycles) for spec in scenarios)
         for cycle in tqdm(rendered, total=total, unit='cycle', desc='rendering'):
             if cycle.cycle_index == 0:
@@ -155,12 +174,34 @@ def write_emulator_folder(path: Path, scenarios: Sequence[ScenarioSpec], cycles:
             frames = [(truth.phase, frame)
                       for frame, truth in zip(cycle.frames, cycle.truth, strict=True)]
             number += len(write_emulator_frames(staging / IMAGES, frames, first_number=number))
+            if cycle.cycle_index == min(cycle.scenario.n_cycles, cycles) - 1:
+                number = _link_gap(gap, staging / IMAGES, number)
+        for name in gap.values():
+            name.unlink()
         (staging / INDEX_FILE).write_text(json.dumps(
-            {'labels': labels, 'first_image': first_image, 'n_images': number}, indent=1))
+            {'labels': labels, 'first_image': first_image, 'n_images': number,
+             'gap_cycles': GAP_CYCLES}, indent=1))
         os.replace(staging, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return EmulatorFolder(path, labels, first_image, number)
+    return EmulatorFolder(path, labels, first_image, number, GAP_CYCLES)
+
+
+def _write_gap_frames(folder: Path) -> dict:
+    """One no-face frame per phase (the flash's brightness, no subject), beside the images."""
+    height, width = FULL_MODE.height, FULL_MODE.width
+    names = write_emulator_frames(folder, [(phase, phase_coded_frame(phase, width, height))
+                                           for phase in DEFAULT_PATTERN])
+    return {phase: folder / name for phase, name in zip(DEFAULT_PATTERN, names, strict=True)}
+
+
+def _link_gap(gap: dict, images: Path, number: int) -> int:
+    """Hard-link ``GAP_CYCLES`` no-face cycles from image ``number`` on; the next number."""
+    for _ in range(GAP_CYCLES):
+        for phase in DEFAULT_PATTERN:
+            os.link(gap[phase], images / frame_file_name(number, phase))
+            number += 1
+    return number
 
 
 @dataclass(frozen=True)
@@ -169,6 +210,7 @@ class Position:
 
     loop: int  # how many times the folder had been played before this frame
     scenario: int  # index into EmulatorFolder.labels
+    image: int  # index into the folder
 
 
 def locate(counter: int, first_image: Sequence[int], n_images: int,
@@ -177,7 +219,7 @@ def locate(counter: int, first_image: Sequence[int], n_images: int,
     if counter < first_counter:
         raise ValueError(f'frame counter {counter} precedes the first image ({first_counter})')
     loop, image = divmod(counter - first_counter, n_images)
-    return Position(loop, bisect_right(first_image, image) - 1)
+    return Position(loop, bisect_right(first_image, image) - 1, image)
 
 
 class LoopTracker:
@@ -195,11 +237,20 @@ class LoopTracker:
         self.finished = False
 
     def scenario_of(self, counter_b: int) -> int | None:
-        """Scenario index of a result of the scored pass; None for results outside it."""
+        """Scenario index of a result of the scored pass; None outside it or in a gap."""
         position = locate(counter_b, self.folder.first_image, self.folder.n_images,
                           self.first_counter)
         if self.scored_loop is None:
             self.scored_loop = position.loop + 1
         if position.loop > self.scored_loop:
             self.finished = True
-        return position.scenario if position.loop == self.scored_loop else None
+        face_images = self.folder.cycles[position.scenario] * len(DEFAULT_PATTERN)
+        in_gap = position.image - self.folder.first_image[position.scenario] >= face_images
+        return position.scenario if position.loop == self.scored_loop and not in_gap else None
+
+    def first_counter_of(self, scenario: int) -> int:
+        """Frame counter of the first image of ``scenario`` in the scored pass."""
+        if self.scored_loop is None:
+            raise ValueError('no pass is scored yet')
+        return (self.first_counter + self.scored_loop * self.folder.n_images
+                + self.folder.first_image[scenario])

@@ -3,7 +3,9 @@
 The source (emulator folder, bag, rig) decides which scenario a result belongs to; this
 module only counts. Pair verdicts count every result of a real pair, including UNKNOWN ones
 (no corners, dropped pair): a scenario the pipeline could not judge shows as unknown, not as
-missing. The fused decision of a scenario is the node's decision on its last pair.
+missing. The fused decision of a scenario is the node's decision on its last pair. Where the
+source says when a scenario's face appeared, the summary gives the time from then to the
+scenario's first fused LIVE or SPOOF: what the fusion settings trade against safety.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ import numpy as np
 
 from antispoof_ros.msg import LivenessResult
 from antispoof_ros.nodes.messages import stamp_nanoseconds
+from antispoof_ros.tools.benchmarks.system.statistics import (
+    describe_verdict_times,
+    verdict_time_summary,
+)
 
 DECISIONS = {LivenessResult.DECISION_LIVE: 'LIVE', LivenessResult.DECISION_SPOOF: 'SPOOF',
              LivenessResult.DECISION_UNKNOWN: 'UNKNOWN'}
@@ -53,6 +59,19 @@ def percentiles(values: Sequence[float]) -> str:
     return f'p50 {np.percentile(finite, 50):.2f} ms, p99 {np.percentile(finite, 99):.2f} ms'
 
 
+def stamp_of_counter(result: Any, counter: int, fallback_period_ns: float) -> int:
+    """Stamp of frame ``counter``, extrapolated from the stamps of the result's two frames.
+
+    A and B are whole frame periods apart; a single-frame pair shows no period, so
+    ``fallback_period_ns`` is used there.
+    """
+    counters = result.frame_counter_b - result.frame_counter_a
+    stamp_b = stamp_nanoseconds(result.stamp_b)
+    period_ns = ((stamp_b - stamp_nanoseconds(result.stamp_a)) / counters if counters
+                 else fallback_period_ns)
+    return round(stamp_b - (result.frame_counter_b - counter) * period_ns)
+
+
 class Scoreboard:
     """Results filed by scenario; rows printed in scenario order as scenarios finish."""
 
@@ -65,14 +84,29 @@ class Scoreboard:
         self.results: dict[int, list[LivenessResult]] = defaultdict(list)
         self.result_latencies_ms: list[float] = []
         self.node_latencies_ms: list[float] = []
+        self.face_since_ns: dict[int, int] = {}  # scenario -> stamp of its first face frame
+        self.first_verdict_ns: dict[int, int] = {}  # scenario -> its first LIVE/SPOOF received
         self.printed = 0
+
+    def face_appeared(self, scenario: int, stamp_ns: int) -> None:
+        """Note when ``scenario``'s face appeared (the stamp of its first frame)."""
+        self.face_since_ns.setdefault(scenario, stamp_ns)
 
     def add(self, scenario: int, result: LivenessResult, arrival_ns: int | None) -> None:
         """File a pair result; ``arrival_ns`` (wall clock) None when stamps are not live."""
         self.results[scenario].append(result)
         self.node_latencies_ms.append(result.latency_ms)
+        if result.decision != LivenessResult.DECISION_UNKNOWN:
+            self.first_verdict_ns.setdefault(
+                scenario, stamp_nanoseconds(result.stamp_b) if arrival_ns is None else arrival_ns)
         if arrival_ns is not None:
             self.result_latencies_ms.append((arrival_ns - stamp_nanoseconds(result.stamp_b)) / 1e6)
+
+    def times_to_verdict_ms(self) -> list[float]:
+        """Per scenario whose face appearance is known and that got a verdict, in order."""
+        return [(self.first_verdict_ns[i] - since) / 1e6
+                for i, since in sorted(self.face_since_ns.items())
+                if i in self.first_verdict_ns]
 
     @property
     def complete(self) -> bool:
@@ -117,4 +151,9 @@ class Scoreboard:
         if self.result_latencies_ms:
             lines.append('  latency, end to end (frame B stamp -> result received here): '
                          + percentiles(self.result_latencies_ms))
+        if self.face_since_ns:
+            times = self.times_to_verdict_ms()
+            lines.append('  time to verdict (face appears -> first fused LIVE or SPOOF '
+                         'received): ' + describe_verdict_times(
+                             verdict_time_summary(times), len(self.face_since_ns) - len(times)))
         return lines

@@ -32,6 +32,7 @@ from antispoof_ros.offline.synthetic.phase_coded_images import decode_phase
 from antispoof_ros.tools.fault_injection.scenarios import (
     CAMERA_RATE_HZ,
     DIAGNOSTICS_PERIOD_S,
+    SOURCE_NODE,
     FaultInjectionError,
 )
 from antispoof_ros.tools.fault_injection.scene import FRAME_HEIGHT, FRAME_WIDTH, PATTERN, Scene
@@ -90,16 +91,45 @@ class FrameSource:
     """Publishes the scene's four phases at 120 Hz with counters and stamps, like camera_node.
 
     Sends the corners of every front frame too unless ``with_corners`` is off (landmark_node
-    answers then). An ``injector`` may rewrite what goes out for each frame slot.
+    answers then). An ``injector`` may rewrite what goes out for each frame slot. Its player
+    publishes from the node ``SOURCE_NODE`` (the nodes are told it is their camera);
+    ``close`` takes that node off the graph while camera_node plays camera (the nodes would
+    refuse it as a second publisher), the next ``start`` brings it back.
     """
 
     def __init__(self, node: Node, scene: Scene, ledger: Ledger) -> None:
         self.ledger = ledger
         self.with_corners = True
         self.injector: SlotHook | None = None
-        images = {phase: [array_to_image(frame, 'mono8')] for phase, frame in scene.frames.items()}
-        self.player = FramePlayer(node, images, pattern=PATTERN, corners=lambda _: scene.corners,
-                                  qos=QOS, hook=self._hook)
+        self._node, self._scene = node, scene
+        self._images = {phase: [array_to_image(frame, 'mono8')]
+                        for phase, frame in scene.frames.items()}
+        self._player: FramePlayer | None = None
+
+    @property
+    def player(self) -> FramePlayer:
+        """The frame player, made on first use."""
+        if self._player is None:
+            self._player = FramePlayer(self._node, self._images, pattern=PATTERN,
+                                       corners=lambda _: self._scene.corners, qos=QOS,
+                                       hook=self._hook, node_name=SOURCE_NODE)
+        return self._player
+
+    @property
+    def running(self) -> bool:
+        """The player is playing."""
+        return self._player is not None and self._player.running
+
+    def stop(self) -> None:
+        """Stop playing; the player's node stays on the graph."""
+        if self._player is not None:
+            self._player.stop()
+
+    def close(self) -> None:
+        """Stop playing and take the player's node off the graph."""
+        if self._player is not None:
+            self._player.close()
+            self._player = None
 
     @property
     def next_counter(self) -> int:

@@ -11,12 +11,9 @@ from antispoof_ros.liveness.pairing import DropReason, StreamAnomaly
 from antispoof_ros.liveness.pipeline import Unusable
 from antispoof_ros.msg import LivenessResult
 from antispoof_ros.tools.fault_injection.feed import Ledger
-from antispoof_ros.tools.fault_injection.scenarios import (
-    RECOVERY_LIMIT_S,
-    Expectation,
-    FaultWindow,
-)
+from antispoof_ros.tools.fault_injection.scenarios import Expectation, FaultWindow
 
+SOURCE_COUNTERS = ('source_untrusted_onsets', 'source_tick_discontinuities')
 # Per node: the counter that shows progress (a fall means a restart) and the anomaly counters.
 PROGRESS_COUNTERS = {
     'liveness_node': 'pairs_accepted',
@@ -25,8 +22,9 @@ PROGRESS_COUNTERS = {
 }
 ANOMALY_COUNTERS = {
     'liveness_node': (*(f'pairs_{reason.value}' for reason in (*DropReason, *Unusable)),
-                      *(f'input_{anomaly.value}' for anomaly in StreamAnomaly)),
-    'landmark_node': ('bad_input_total',),
+                      *(f'input_{anomaly.value}' for anomaly in StreamAnomaly),
+                      *SOURCE_COUNTERS),
+    'landmark_node': ('bad_input_total', *SOURCE_COUNTERS),
     'camera_node': ('failed_grabs', 'skipped_frames', 'grab_timeouts', 'phase_errors',
                     'reconnects'),
 }
@@ -84,6 +82,9 @@ class ScenarioResult:
     #: Why each mis-paired result was one ('scored twice' or a ``Ledger.pair_problem``).
     mispaired_why: Counter[str] = field(default_factory=Counter)
     mislabelled: int = 0
+    #: Results, and LIVE results, that arrived while the fault lasted (start to end).
+    results_during_fault: int = 0
+    live_during_fault: int = 0
     #: First answer of the restarted node (else end of the fault) -> first valid LIVE/SPOOF.
     recovery_s: float | None = None
     #: Spawn -> first answer of a restarted node; None where no node was restarted.
@@ -129,6 +130,9 @@ def judge_results(result: ScenarioResult, fault: FaultWindow, ledger: Ledger,
             result.mispaired += 1
             result.mispaired_why[problem] += 1
         result.bad_during += decided and not good
+        if fault.start <= arrival <= fault.end:
+            result.results_during_fault += 1
+            result.live_during_fault += message.decision == LivenessResult.DECISION_LIVE
         if fault.start <= arrival <= degraded_until:
             result.unknown_during += not decided
             result.valid_during += decided and good
@@ -143,8 +147,10 @@ def check_expectations(result: ScenarioResult, expectation: Expectation) -> None
         (result.mislabelled == 0, f'{result.mislabelled} mislabelled message(s)'),
         (result.bad_during == 0, f'{result.bad_during} LIVE/SPOOF from a bad pair'),
         (result.unknown_during > 0 or not expectation.unknown, 'no UNKNOWN while degraded'),
-        (result.recovery_s is not None and result.recovery_s <= RECOVERY_LIMIT_S,
-         f'no recovery within {RECOVERY_LIMIT_S:.1f} s'),
+        (result.live_during_fault == 0 or not expectation.no_live,
+         f'{result.live_during_fault} LIVE while the fault lasted'),
+        (result.recovery_s is not None and result.recovery_s <= expectation.recovery_limit_s,
+         f'no recovery within {expectation.recovery_limit_s:.1f} s'),
         *((counter in result.counters_up, f'{counter} did not go up')
           for counter in expectation.counters),
     ]
@@ -170,6 +176,9 @@ def report(results: list[ScenarioResult]) -> str:
         f'LIVE/SPOOF from bad pairs {sum(r.bad_during for r in results)}, '
         f'worst recovery {worst}{slowest}')
     failed = [r for r in results if not r.ok]
+    lines += [f'{r.fault}: {r.injected} {r.unit} injected, {r.results_during_fault} results '
+              f'while they came, LIVE {r.live_during_fault}'
+              for r in results if r.fault == 'replay_injection']
     lines += [f'FAILED {r.fault}: {"; ".join(r.failures)}' for r in failed]
     lines.append('all expectations held' if not failed else f'{len(failed)} scenario(s) failed')
     return '\n'.join(lines)

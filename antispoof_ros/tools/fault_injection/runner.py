@@ -28,7 +28,6 @@ from antispoof_ros.nodes.messages import stamp_nanoseconds
 from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT
 from antispoof_ros.tools.fault_injection.feed import FrameSource, Ledger, camera_node
 from antispoof_ros.tools.fault_injection.judge import (
-    PROGRESS_COUNTERS,
     CumulativeCounters,
     ScenarioResult,
     Totals,
@@ -56,6 +55,8 @@ from antispoof_ros.tools.harness.local_dds import (
 from antispoof_ros.tools.harness.processes import NodeProcess
 
 POLL_S = 0.02
+# the /diagnostics task of each node whose status carries its counters
+MAIN_TASKS = {'liveness_node': 'liveness', 'landmark_node': 'landmarks', 'camera_node': 'camera'}
 SETTLE_TIMEOUT_S = 5.0
 
 
@@ -119,8 +120,8 @@ class Observer:
 
     def _on_diagnostics(self, message: DiagnosticArray) -> None:
         for status in message.status:
-            node = status.name.split(':')[0]
-            if node in PROGRESS_COUNTERS:
+            node, _, task = status.name.partition(': ')
+            if MAIN_TASKS.get(node) == task:
                 self.counters.update(node, {kv.key: kv.value for kv in status.values})
 
     def _spin(self) -> None:
@@ -179,7 +180,7 @@ class ScenarioRunner:
 
     def close(self) -> None:
         """Stop the source and every node process, destroy the ROS side."""
-        self.source.player.stop()
+        self.source.close()
         for name in list(self.processes):
             self.retire(name).terminate()
         self.observer.close()
@@ -201,9 +202,9 @@ class ScenarioRunner:
         miss corners that liveness_node got, and judge the pairs they completed as pairs
         without corners. With nothing in flight, nothing is missed.
         """
-        if not self.source.player.running:
+        if not self.source.running:
             return
-        self.source.player.stop()
+        self.source.stop()
         newest = self.ledger.newest_counter
         last_front = next(counter for counter in range(newest, newest - len(PATTERN), -1)
                           if counter_label(counter, PATTERN).phase == Phase.FRONT)
@@ -249,11 +250,11 @@ class ScenarioRunner:
         """The frame source (started where it is not running) or camera_node."""
         if feed is not Feed.CAMERA:
             self.source.with_corners = feed is Feed.FRAMES_AND_CORNERS
-            if not self.source.player.running:
+            if not self.source.running:
                 self.source.start()
             yield
             return
-        self.source.player.stop()
+        self.source.close()
         with camera_node(self.context, self.observer.node, self.observer.executor, self.scene,
                          self.ledger, self.workdir / 'emulator_frames') as self.camera:
             try:

@@ -13,9 +13,17 @@ from enum import Enum
 import time
 from typing import TYPE_CHECKING
 
-from antispoof_ros.nodes.topics import EYE_CORNERS
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+from antispoof_ros.flash import Phase
+from antispoof_ros.liveness.frame_source_check import HOLD_S
+from antispoof_ros.msg import EyeCorners, FlashFrame
+from antispoof_ros.nodes.messages import frame_header
+from antispoof_ros.nodes.topics import EYE_CORNERS, flash_frame_topic
 from antispoof_ros.tools.fault_injection.scene import (
     FAULT_CYCLES,
+    FRAME_PERIOD_NS,
     PATTERN,
     DropFrames,
     DuplicateMessages,
@@ -36,6 +44,14 @@ UNPLUGS = 3
 UNPLUG_SPACING_S = 0.3
 # Where a remapped landmark_node answers while the source provides the corners itself.
 SIDE_CORNERS_TOPIC = 'fault_injection/landmark_corners'
+# The frame source's node: the nodes are told it is their camera (camera_node_name).
+SOURCE_NODE = 'fault_injection_camera'
+# The injected recording: published by a node named as the package's bag replay tool's, with
+# the counters and stamps it was recorded with (an hour ago, counters far from the camera's).
+REPLAY_NODE = 'bag_replay'
+REPLAY_FIRST_COUNTER = 1_000_000_000
+REPLAY_AGE_NS = 3600 * 1_000_000_000
+REPLAY_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
 class FaultInjectionError(RuntimeError):
@@ -118,6 +134,47 @@ class Window:
                            source.sent_at(injector.end - 1), injector.end)
 
 
+@dataclass(frozen=True)
+class ReplayInjection:
+    """A second node publishes a recorded face onto the camera topics while the camera plays.
+
+    The recording's front and right frames (with the front frames' corners, so they can
+    pair) go out once per flash cycle for ``cycles`` cycles, after the nodes have matched
+    the second publisher. Every one of them must be refused: no pair resting on them is
+    scored, and nothing is LIVE while they come.
+    """
+
+    cycles: int
+
+    def inject(self, run: ScenarioRunner) -> FaultWindow:
+        """Publish the recording; the window ends when its last frame went out."""
+        node = Node(REPLAY_NODE, context=run.context, start_parameter_services=False)
+        frames = {phase: node.create_publisher(FlashFrame, flash_frame_topic(phase),
+                                               REPLAY_QOS) for phase in (Phase.FRONT, Phase.RIGHT)}
+        corners = node.create_publisher(EyeCorners, EYE_CORNERS, REPLAY_QOS)
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while not all(p.get_subscription_count() for p in (*frames.values(), corners)):
+                if time.monotonic() > deadline:
+                    raise FaultInjectionError('no subscriber matched the replayed recording')
+                time.sleep(0.01)
+            epoch_ns, injected, start = time.time_ns() - REPLAY_AGE_NS, 0, time.monotonic()
+            for cycle in range(self.cycles):
+                for phase, publisher in frames.items():
+                    counter = REPLAY_FIRST_COUNTER + cycle * len(PATTERN) + PATTERN.index(phase)
+                    header = frame_header(epoch_ns + (counter - REPLAY_FIRST_COUNTER)
+                                          * FRAME_PERIOD_NS)
+                    publisher.publish(run.scene.flash_frame(counter, header))
+                    injected += 1
+                    if phase == Phase.FRONT:
+                        corners.publish(run.scene.eye_corners(counter, header))
+                time.sleep(len(PATTERN) * FRAME_PERIOD_NS / 1e9)
+            end = time.monotonic()
+        finally:
+            node.destroy_node()
+        return FaultWindow(injected, 'frames', start, end, run.ledger.newest_counter + 1)
+
+
 class Feed(Enum):
     """What plays camera during a scenario."""
 
@@ -132,6 +189,9 @@ class Expectation:
 
     counters: tuple[str, ...]  # 'node.counter' that must go up
     unknown: bool  # the fault starves the node of valid pairs longer than its timeout
+    #: No LIVE while the fault lasts, whatever the pairs.
+    no_live: bool = False
+    recovery_limit_s: float = RECOVERY_LIMIT_S
 
 
 @dataclass(frozen=True)
@@ -141,20 +201,22 @@ class Scenario:
     name: str
     nodes: dict[str, tuple[str, ...]]  # node executable -> its ROS arguments
     feed: Feed
-    fault: Unplug | Restart | Window
+    fault: Unplug | Restart | Window | ReplayInjection
     expectation: Expectation
 
 
 # The 640x400 frames hold a ~280 px face: landmark_node detects at 1/2 scale, not 1/4.
-LIVENESS_ARGUMENTS = ('-p', f'diagnostics_period_s:={DIAGNOSTICS_PERIOD_S}')
+CAMERA_ARGUMENTS = ('-p', f'diagnostics_period_s:={DIAGNOSTICS_PERIOD_S}')
+LIVENESS_ARGUMENTS = (*CAMERA_ARGUMENTS, '-p', f'camera_node_name:={SOURCE_NODE}')
 LANDMARK_ARGUMENTS = ('-p', 'min_face_px:=160', *LIVENESS_ARGUMENTS)
 LIVENESS_ONLY = {'liveness_node': LIVENESS_ARGUMENTS}
 WITH_LANDMARKS = {**LIVENESS_ONLY, 'landmark_node': LANDMARK_ARGUMENTS}
 # pylon's emulator cannot reach 120 Hz (~90 Hz): the camera runs at a rate it keeps, and
-# liveness_node's synchronizer is told that rate, as on a real rig.
+# liveness_node's synchronizer is told that rate, as on a real rig. camera_node itself
+# plays camera, under its own name.
 WITH_LANDMARKS_AT_CAMERA_RATE = {
-    **WITH_LANDMARKS,
-    'liveness_node': (*LIVENESS_ARGUMENTS, '-p', f'frame_rate_hz:={CAMERA_RATE_HZ}'),
+    'liveness_node': (*CAMERA_ARGUMENTS, '-p', f'frame_rate_hz:={CAMERA_RATE_HZ}'),
+    'landmark_node': ('-p', 'min_face_px:=160', *CAMERA_ARGUMENTS),
 }
 WITH_LANDMARKS_ASIDE = {
     **LIVENESS_ONLY,
@@ -187,6 +249,11 @@ SCENARIO_TABLE = (
              Window(ReorderCycles),
              Expectation(('liveness_node.input_out_of_order',
                           'liveness_node.pairs_out_of_order'), unknown=True)),
+    # the nodes distrust the source for HOLD_S after the recording's publisher left
+    Scenario('replay_injection', LIVENESS_ONLY, Feed.FRAMES_AND_CORNERS,
+             ReplayInjection(FAULT_CYCLES),
+             Expectation(('liveness_node.source_untrusted_onsets',), unknown=True, no_live=True,
+                         recovery_limit_s=RECOVERY_LIMIT_S + HOLD_S)),
     Scenario('malformed_burst', WITH_LANDMARKS_ASIDE, Feed.FRAMES_AND_CORNERS,
              Window(MalformedBurst),
              Expectation(('liveness_node.pairs_bad_image',

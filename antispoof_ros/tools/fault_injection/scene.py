@@ -36,8 +36,8 @@ class Scene:
     corners: EyeCornerPoints
 
     def flash_frame(self, counter: int, header: Header) -> FlashFrame:
-        """The FlashFrame with this counter, labelled as camera_node would label it."""
-        label = counter_label(counter, PATTERN)
+        """The FlashFrame with this counter, labelled as camera_node labels a checked frame."""
+        label = counter_label(counter, PATTERN, verified=True)
         return flash_frame_message(label, header,
                                    array_to_image(self.frames[label.phase], 'mono8', header))
 

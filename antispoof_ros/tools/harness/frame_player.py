@@ -6,6 +6,11 @@ a camera's). Deadlines are absolute: a late slot does not delay the ones after i
 without images is not published, but its slots still take their time. The images are shared
 by every cycle and never copied (a 1920x1200 copy costs more than the publish): a hook that
 alters an image gives the message an Image of its own.
+
+It publishes from a node of its own, in the namespace of the node it is given, named as the
+camera node (``CAMERA_NODE``) unless told otherwise: the nodes refuse frames of any other
+publisher than their ``camera_node_name`` (``antispoof_ros.nodes.source_guard``). ``close``
+removes that node; the context's shutdown does too.
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from antispoof_ros.eye_corners import EyeCornerPoints
 from antispoof_ros.flash import DEFAULT_PATTERN, Phase
 from antispoof_ros.msg import EyeCorners, FlashFrame
 from antispoof_ros.nodes.messages import eye_corners_message, flash_frame_message, frame_header
+from antispoof_ros.nodes.source_guard import CAMERA_NODE_NAME
 from antispoof_ros.nodes.topics import EYE_CORNERS, flash_frame_topic
 
 CAMERA_RATE_HZ = 120.0
+CAMERA_NODE: str = CAMERA_NODE_NAME.default
 NS_PER_S = 1_000_000_000
 
 
@@ -71,7 +78,7 @@ class FramePlayer:
                  corners: Callable[[int], EyeCornerPoints | None] | None = None,
                  corners_phase: Phase = Phase.FRONT,
                  qos: QoSProfile = qos_profile_system_default,
-                 hook: SlotHook | None = None) -> None:
+                 hook: SlotHook | None = None, node_name: str = CAMERA_NODE) -> None:
         if not rate_hz > 0:
             raise ValueError(f'frame rate must be positive, not {rate_hz}')
         self.images = {phase: list(frames) for phase, frames in images.items() if frames}
@@ -80,10 +87,13 @@ class FramePlayer:
         self.corners = corners
         self.corners_phase = corners_phase
         self.hook = hook
-        self.publishers = {flash_frame_topic(phase): node.create_publisher(
+        self.node = Node(node_name, namespace=node.get_namespace(), context=node.context,
+                         start_parameter_services=False)
+        self.publishers = {flash_frame_topic(phase): self.node.create_publisher(
             FlashFrame, flash_frame_topic(phase), qos) for phase in self.images}
         if corners is not None:
-            self.publishers[EYE_CORNERS] = node.create_publisher(EyeCorners, EYE_CORNERS, qos)
+            self.publishers[EYE_CORNERS] = self.node.create_publisher(EyeCorners, EYE_CORNERS,
+                                                                      qos)
         self.ledger: list[SentSlot] = []
         self.next_counter = self._first_counter = 0
         self._start_ns: int | None = None  # monotonic time of the first slot's deadline
@@ -123,6 +133,11 @@ class FramePlayer:
             self._thread.join(timeout=5.0)
             self._thread = None
 
+    def close(self) -> None:
+        """Stop playing and remove the player's node with its publishers."""
+        self.stop()
+        self.node.destroy_node()
+
     @property
     def running(self) -> bool:
         """``start``'s thread is playing."""
@@ -135,7 +150,8 @@ class FramePlayer:
 
     def slot_messages(self, counter: int) -> list[Outgoing]:
         """The messages of slot ``counter`` as the camera (and landmark_node) would send them."""
-        label = counter_label(counter, self.pattern)
+        # the player made each frame for its phase: the label is verified by construction
+        label = counter_label(counter, self.pattern, verified=True)
         frames = self.images.get(label.phase)
         if not frames:
             return []

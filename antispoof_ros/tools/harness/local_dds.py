@@ -11,9 +11,14 @@ import os
 from pathlib import Path
 import random
 
-from antispoof_ros.paths import SOURCE_TREE
+from antispoof_ros.paths import PACKAGE_DIR, SOURCE_TREE
 
-PROFILE_FILE = SOURCE_TREE / 'config' / 'fastdds_local_only.xml'
+_PROFILE = Path('config') / 'fastdds_local_only.xml'
+# A source checkout has config/ beside the package; an install (colcon, CMake) has it in
+# <prefix>/share/antispoof_ros, the package being <prefix>/lib/pythonX.Y/site-packages/...
+_INSTALL_SHARE = [prefix / 'share' / 'antispoof_ros' for prefix in PACKAGE_DIR.parents[3:4]]
+PROFILE_FILE = next((base / _PROFILE for base in (SOURCE_TREE, *_INSTALL_SHARE)
+                     if (base / _PROFILE).is_file()), SOURCE_TREE / _PROFILE)
 
 # glibc keeps large (multi-MB) image buffers in the heap instead of mmapping and
 # unmapping them for every message; measured to remove p99 latency spikes at 120 Hz.

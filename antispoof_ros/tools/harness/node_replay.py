@@ -25,7 +25,9 @@ from antispoof_ros.flash import DEFAULT_PATTERN, PAIR_CONFIGS, PairConfig, Phase
 from antispoof_ros.liveness.alignment import EYES, REGIONS
 from antispoof_ros.liveness.inference import LivenessModel, ModelLoadError
 from antispoof_ros.msg import FlashFrame, LivenessResult
+from antispoof_ros.nodes.frame_qos import RELIABLE
 from antispoof_ros.nodes.topics import EYE_CORNERS, LIVENESS_RESULT, flash_frame_topic
+from antispoof_ros.offline.bagtools.replay import NODE_NAME as REPLAY_NODE_NAME
 from antispoof_ros.paths import SHIPPED_MODELS
 from antispoof_ros.tools.harness.local_dds import apply_local_dds_environment
 from antispoof_ros.tools.harness.processes import NodeProcessError, NodeProcesses, log_folder
@@ -53,11 +55,15 @@ def liveness_parameters(model: Path, pair: str | None = None, region: str | None
                         eye: str | None = None) -> dict[str, object]:
     """liveness_node's ``model_path``, ``pair``, ``region`` and ``eye`` for ``model``.
 
+    A model that no card pins (a training run's own) gets ``allow_unpinned_model``: the node
+    then marks every result's model name as unpinned.
+
     Each is the model's own (its metadata) unless given; ``eye`` only binds an eye model.
     An unusable model file, or a given value the model was not trained for, raises
     ModelLoadError with one line, so a tool can say so before it starts any node.
     """
-    metadata = LivenessModel.load(model).metadata
+    loaded = LivenessModel.load(model)
+    metadata = loaded.metadata
     trained = {'pair': metadata.pair, 'region': metadata.region,
                'eye': metadata.eye if metadata.region == 'eye' else None}
     for name, given in (('pair', pair), ('region', region), ('eye', eye)):
@@ -65,7 +71,7 @@ def liveness_parameters(model: Path, pair: str | None = None, region: str | None
             raise ModelLoadError(f"{model} was trained for {name} '{trained[name]}', "
                                  f"not '{given}'")
     return {'model_path': model.resolve(), 'pair': metadata.pair, 'region': metadata.region,
-            'eye': eye or metadata.eye}
+            'eye': eye or metadata.eye, 'allow_unpinned_model': not loaded.pinned}
 
 
 def replay_through_liveness_node(
@@ -73,6 +79,7 @@ def replay_through_liveness_node(
     rate: float | None = None, on_tick: Callable[[], None] | None = None,
     timeout_s: float = 1800.0, shape_model: str | None = None, log_dir: Path | None = None,
     pair: str | None = None, region: str | None = None, eye: str | None = None,
+    sim_time: bool = False,
 ) -> None:
     """Replay ``bag`` (``rate`` None: as fast as acknowledged) and pass every result on.
 
@@ -81,6 +88,7 @@ def replay_through_liveness_node(
     ``pair``, ``region``, ``eye``: as ``liveness_parameters`` (ModelLoadError on a
     contradiction). The processes log to ``log_dir``, by default a temporary folder kept
     only when the replay fails (the error names the log of the process that failed).
+    ``sim_time``: the nodes run on the bag's time (``use_sim_time``, the replay's ``/clock``).
     """
     parameters = liveness_parameters(model, pair, region, eye)
     apply_local_dds_environment()  # this listener and every process started below
@@ -88,7 +96,7 @@ def replay_through_liveness_node(
     try:
         with logs as folder, NodeProcesses(folder) as processes:
             _replay(processes, bag, parameters, on_result, rate, on_tick, timeout_s,
-                    shape_model)
+                    shape_model, sim_time)
     except NodeProcessError as error:
         raise NodeReplayError(str(error)) from None
 
@@ -96,10 +104,14 @@ def replay_through_liveness_node(
 def _replay(processes: NodeProcesses, bag: Path, parameters: dict[str, object],
             on_result: Callable[[LivenessResult], None], rate: float | None,
             on_tick: Callable[[], None] | None, timeout_s: float,
-            shape_model: str | None) -> None:
+            shape_model: str | None, sim_time: bool) -> None:
     config: PairConfig = pair_config(str(parameters['pair']))
+    # the replay plays camera, and is lossless only towards reliable readers
+    as_camera = {'camera_node_name': REPLAY_NODE_NAME, 'frame_qos': RELIABLE}
     overrides = [f'{name}:={value}' for name, value in
-                 {**parameters, 'sync_queue_size': 50}.items()]
+                 {**parameters, 'sync_queue_size': 50, **as_camera}.items()]
+    if sim_time:
+        overrides.append('use_sim_time:=true')
     processes.start('liveness_node', [
         sys.executable, '-m', 'antispoof_ros.nodes.liveness_node', '--ros-args',
         *[item for override in overrides for item in ('-p', override)],
@@ -107,7 +119,8 @@ def _replay(processes: NodeProcesses, bag: Path, parameters: dict[str, object],
     if shape_model is not None:
         processes.start('landmark_node', [
             sys.executable, '-m', 'antispoof_ros.nodes.landmark_node', '--ros-args',
-            '-p', f'shape_model:={shape_model}'])
+            '-p', f'shape_model:={shape_model}', '-p', f'use_sim_time:={str(sim_time).lower()}',
+            *[item for name, value in as_camera.items() for item in ('-p', f'{name}:={value}')]])
     nodes = [process.name for process in processes]
     rclpy.init()
     listener = rclpy.create_node('node_replay_listener')
@@ -133,7 +146,7 @@ def _replay(processes: NodeProcesses, bag: Path, parameters: dict[str, object],
         speed = ['--as-fast-as-possible'] if rate is None else ['--rate', str(rate)]
         replay = processes.start('replay', [
             sys.executable, '-m', 'antispoof_ros.offline.bagtools.replay', str(bag), *speed,
-            '--wait-for-subscribers', str(wanted)])
+            '--wait-for-subscribers', str(wanted), *(['--clock'] if sim_time else [])])
         deadline = time.monotonic() + timeout_s
         while replay.running and time.monotonic() < deadline:
             rclpy.spin_once(listener, timeout_sec=0.05)

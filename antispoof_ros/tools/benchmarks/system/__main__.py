@@ -6,7 +6,8 @@ A frame source process publishes a cached synthetic bag (live subject, office li
 landmark,liveness`` (layout single) with config/antispoof.yaml. After a warm-up that is
 discarded (model load, first detection, discovery) it reports per layout: frames sent and
 how late the publisher ran, frames lost per stage, NO_FACE answers, pairs/s, end-to-end
-latency (frame B's stamp = publish time -> LivenessResult received), CPU per process in %
+latency (frame B's stamp = publish time -> LivenessResult received), the time to verdict
+(first frame landmark_node answered -> first fused LIVE or SPOOF), CPU per process in %
 of one core, peak memory (VmHWM), and PASS/FAIL against the targets (no frame
 lost, every cycle evaluated, p99 <= 20 ms, nodes <= 1.2 cores). ``--soak`` (600 s unless
 ``--seconds`` says otherwise) adds RSS and latency per minute, memory growth (<= 5 %) and
@@ -36,6 +37,7 @@ from antispoof_ros.tools.benchmarks.system.runner import (
     distinct_domains,
     run_layout,
 )
+from antispoof_ros.tools.benchmarks.system.statistics import describe_verdict_times
 from antispoof_ros.tools.harness.local_dds import apply_local_dds_environment
 
 PROGRAM = 'python -m antispoof_ros.tools.benchmarks.system'
@@ -127,6 +129,8 @@ def print_report(report: dict) -> None:
           f"{_latency(report['eye_corners_latency_ms'])}; "
           "liveness_node (frame B arrival -> published) "
           f"{_latency(report['liveness_node_latency_ms'])}")
+    print('time to verdict (first frame landmark_node answered -> first fused LIVE or SPOOF '
+          f"received): {describe_verdict_times(report['time_to_verdict_ms'])}")
     print(f"CPU (% of one core): {', '.join(f'{n} {cpu[n]:.1f}' for n in nodes)}; nodes total "
           f"{report['total_node_cpu_cores']:.2f} cores (publisher separate, above)")
     print(f"peak memory (VmHWM): {', '.join(f'{n} {memory[n]:.0f} MiB' for n in nodes)}")
@@ -160,6 +164,7 @@ def print_side_by_side(reports: list[dict]) -> None:
         'pairs/s': lambda r: f"{r['pair_rate_per_s']:.2f}",
         'latency p50 / p99 / max (ms)': lambda r: '{p50_ms:.2f} / {p99_ms:.2f} / {max_ms:.2f}'
         .format(**r['latency_ms']),
+        'time to verdict (ms)': lambda r: f"{r['time_to_verdict_ms']['max_ms']:.0f}",
         'nodes CPU (cores)': lambda r: f"{r['total_node_cpu_cores']:.2f}",
         'publisher CPU (% of a core)':
             lambda r: f"{r['cpu_percent_of_one_core'][FRAME_SOURCE]:.1f}",

@@ -7,7 +7,9 @@ shared-memory-only DDS profile. The observer receives ``landmarks/eye_corners``,
 measurement starts once the first result with a pair and both nodes' diagnostics arrived
 and the warm-up (first detections, DDS discovery) has passed; frames, answers and
 latencies are then counted by their stamps inside the window, so a frame published at its
-end still gets the drain time to come through.
+end still gets the drain time to come through. The source shows one face throughout, so the
+time to verdict is taken once per run, from the first frame landmark_node answered (the face
+appears to the nodes) to the first fused LIVE or SPOOF received.
 """
 
 from __future__ import annotations
@@ -341,6 +343,9 @@ def build_report(layout: str, settings: RunSettings, pair: PairConfig, landmark_
     cpu_percent = {name: 100 * cpu / window.seconds for name, cpu in window.cpu_s.items()}
     total_cores = sum(cpu_percent[name] for name in node_names) / 100
     latency = latency_summary(latencies_ms)
+    verdicts = (stamps_b > 0) & (decisions != LivenessResult.DECISION_UNKNOWN)
+    time_to_verdict = ([(arrivals[verdicts].min() - corner_stamps.min()) / 1e6]
+                       if verdicts.any() and corner_stamps.size else [])
     # dropped or unusable sets (pairs_<reason>) and, where the node counts them, inputs it
     # saw lost, duplicated or reordered (input_<anomaly>)
     liveness_counters = _counter_delta(
@@ -371,6 +376,7 @@ def build_report(layout: str, settings: RunSettings, pair: PairConfig, landmark_
         },
         'pair_rate_per_s': pairs / window.seconds,
         'latency_ms': latency,
+        'time_to_verdict_ms': statistics.verdict_time_summary(time_to_verdict),
         # where the end-to-end time goes: the corners of frame A (its stamp -> EyeCorners here;
         # frame B's stamp comes one frame period later) and the liveness node's own share
         'eye_corners_latency_ms': latency_summary(

@@ -22,13 +22,36 @@ DRIFT_TOLERANCE_FRACTION = 0.10
 DRIFT_TOLERANCE_MS = 1.0
 
 
-def latency_summary(values_ms: Iterable[float]) -> dict[str, float]:
-    """Count, p50, p99 and max of milliseconds (NaN figures when there are none)."""
+def _summary(values_ms: Iterable[float], high: int) -> dict[str, float]:
+    """Count, p50, p<high> and max of milliseconds (NaN figures when there are none)."""
     values = np.fromiter(values_ms, dtype=float)
+    figures = {'p50_ms': 50, f'p{high}_ms': high}
     if values.size == 0:
-        return {'count': 0, 'p50_ms': math.nan, 'p99_ms': math.nan, 'max_ms': math.nan}
-    return {'count': int(values.size), 'p50_ms': float(np.percentile(values, 50)),
-            'p99_ms': float(np.percentile(values, 99)), 'max_ms': float(values.max())}
+        return {'count': 0, **dict.fromkeys(figures, math.nan), 'max_ms': math.nan}
+    return {'count': int(values.size),
+            **{key: float(np.percentile(values, q)) for key, q in figures.items()},
+            'max_ms': float(values.max())}
+
+
+def latency_summary(values_ms: Iterable[float]) -> dict[str, float]:
+    """Count, p50, p99 and max of latencies in ms (NaN figures when there are none)."""
+    return _summary(values_ms, 99)
+
+
+def verdict_time_summary(values_ms: Iterable[float]) -> dict[str, float]:
+    """Count, p50, p90 and max of times to verdict in ms (NaN figures when there are none)."""
+    return _summary(values_ms, 90)
+
+
+def describe_verdict_times(summary: dict[str, float], without_verdict: int = 0) -> str:
+    """'p50 X ms, p90 Y ms, max Z ms (n=N, M without a verdict)' of ``verdict_time_summary``."""
+    missing = f', {without_verdict} without a verdict' if without_verdict else ''
+    if not summary['count']:
+        return f'no verdict (n=0{missing})'
+    if summary['count'] == 1:
+        return f"{summary['max_ms']:.0f} ms (n=1{missing})"
+    return (f"p50 {summary['p50_ms']:.0f} ms, p90 {summary['p90_ms']:.0f} ms, "
+            f"max {summary['max_ms']:.0f} ms (n={summary['count']}{missing})")
 
 
 def in_window(stamps_ns: np.ndarray, start_ns: int, end_ns: int) -> np.ndarray:

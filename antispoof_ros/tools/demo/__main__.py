@@ -43,6 +43,7 @@ from antispoof_ros.nodes.messages import stamp_nanoseconds
 from antispoof_ros.nodes.topics import flash_frame_topic
 from antispoof_ros.offline.bagtools import BagToolError
 from antispoof_ros.offline.bagtools.labels import read_label_segments
+from antispoof_ros.offline.bagtools.replay import NODE_NAME as REPLAY_NODE_NAME
 from antispoof_ros.offline.bagtools.synthetic_bag import write_synthetic_bag
 from antispoof_ros.offline.cli import EXIT_FAILED, OneLineArgumentParser, fail, positive_number
 from antispoof_ros.paths import SOURCE_TREE
@@ -264,11 +265,13 @@ def _why_no_pairs(nodes: NodeProcesses) -> str:
 
 def _start_landmarks_and_liveness(nodes: NodeProcesses, args: argparse.Namespace,
                                   liveness_overrides: dict[str, object],
-                                  frame_qos: str = SENSOR_DATA) -> None:
+                                  frame_source: dict[str, object] | None = None) -> None:
+    """``frame_source``: overrides for both nodes' ``frame_qos`` and ``camera_node_name``."""
+    source = {'frame_qos': SENSOR_DATA, **(frame_source or {})}
     nodes.start('landmark_node', node_command('landmark_node', args.params_file, {
-        'shape_model': args.landmark_model, 'frame_qos': frame_qos}))
+        'shape_model': args.landmark_model, **source}))
     nodes.start('liveness_node', node_command('liveness_node', args.params_file, {
-        **args.liveness, **liveness_overrides, 'frame_qos': frame_qos}))
+        **args.liveness, **liveness_overrides, **source}))
 
 
 def _finish(board: Scoreboard, *extra_lines: str) -> int:
@@ -328,8 +331,9 @@ def _replay_through_landmarks(bag: Path, args: argparse.Namespace,
     used = {config.phase_a, config.phase_b, Phase.FRONT}
     drained = [phase for phase in DEFAULT_PATTERN if phase not in used]
     with NodeProcesses(args.out / 'logs') as nodes, ResultListener(drained) as listener:
-        # the replay is lossless only towards reliable readers
-        _start_landmarks_and_liveness(nodes, args, {'sync_queue_size': 50}, RELIABLE)
+        # the replay plays camera, and it is lossless only towards reliable readers
+        _start_landmarks_and_liveness(nodes, args, {'sync_queue_size': 50}, {
+            'frame_qos': RELIABLE, 'camera_node_name': REPLAY_NODE_NAME})
         readers = Counter('/' + flash_frame_topic(phase)  # the landmark phase and the pair
                           for phase in (Phase.FRONT, config.phase_a, config.phase_b))
         deadline = time.monotonic() + STARTUP_TIMEOUT_S

@@ -40,6 +40,10 @@ CAMERA_NODE_NAME = Param(
     'ERROR).')
 
 
+# rmw's node name of an endpoint whose participant discovery has not named yet
+UNNAMED = '_NODE_NAME_UNKNOWN_'
+
+
 def qualified_node_name(name: str, namespace: str) -> str:
     """``/namespace/name``; ``name`` may already be absolute."""
     if name.startswith('/'):
@@ -58,12 +62,16 @@ class SourceGuard:
         self.ticks = TickCheck(pattern_length)
         self.trust = SourceTrust(hold_s)
         self._publisher_counts = dict.fromkeys(self.topics.values(), 0)
+        # a publisher the graph cannot name yet (discovery still under way): its frames are
+        # refused, but naming it is no problem to hold against the source afterwards
+        self._unnamed: dict[str, str] = {}
         node.create_timer(POLL_PERIOD_S, self.poll)
 
     def frame(self, topic: str, counter: int, stamp_ns: int) -> None:
         """Note one frame that arrived on ``topic`` (one of the guarded topics)."""
         resolved = self.topics[topic]
-        if self._node.count_publishers(resolved) != self._publisher_counts[resolved]:
+        if (self._node.count_publishers(resolved) != self._publisher_counts[resolved]
+                or resolved in self._unnamed):
             self._check_publishers(resolved)
         if problem := self.ticks.add(topic, counter, stamp_ns):
             self._report(problem)
@@ -75,7 +83,7 @@ class SourceGuard:
 
     def problem(self) -> str | None:
         """Why the source is untrusted now, or None when it is trusted."""
-        return self.trust.problem(self._now_s())
+        return self.trust.problem(self._now_s()) or next(iter(self._unnamed.values()), None)
 
     def reason_text(self) -> str | None:
         """``problem`` as a result's reason text, or None when trusted."""
@@ -100,6 +108,10 @@ class SourceGuard:
     def _check_publishers(self, topic: str) -> None:
         publishers = self._node.get_publishers_info_by_topic(topic)
         self._publisher_counts[topic] = len(publishers)
+        if any(p.node_name == UNNAMED for p in publishers):
+            self._unnamed[topic] = f'a publisher of {topic} is not identified yet'
+            return
+        self._unnamed.pop(topic, None)
         names = [qualified_node_name(p.node_name, p.node_namespace) for p in publishers]
         foreign = sorted(name for name in names if name != self.camera)
         if foreign:

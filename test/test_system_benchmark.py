@@ -157,8 +157,8 @@ def test_report_counts_losses_latency_and_counters_inside_the_window() -> None:
     assert report['results_with_pair'] == report['pairs_scored'] == 28
     assert report['results_without_pair'] == 1
     assert report['decisions'] == {'unknown': 5, 'live': 23, 'spoof': 0}
-    # from the first frame answered (the first front frame, 1 s before the window) to the
-    # first LIVE received: the sixth answered cycle's frame B + 5 ms
+    # from the first front frame sent (1 s before the window) to the first LIVE received:
+    # the sixth answered cycle's frame B + 5 ms
     assert report['time_to_verdict_ms']['count'] == 1
     assert report['time_to_verdict_ms']['max_ms'] == pytest.approx(
         (answered[5] + 5_000_000 - front[0]) / 1e6)

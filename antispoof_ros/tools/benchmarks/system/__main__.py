@@ -7,7 +7,7 @@ landmark,liveness`` (layout single) with config/antispoof.yaml. After a warm-up 
 discarded (model load, first detection, discovery) it reports per layout: frames sent and
 how late the publisher ran, frames lost per stage, NO_FACE answers, pairs/s, end-to-end
 latency (frame B's stamp = publish time -> LivenessResult received), the time to verdict
-(first frame landmark_node answered -> first fused LIVE or SPOOF), CPU per process in %
+(first front frame sent -> first fused LIVE or SPOOF), CPU per process in %
 of one core, peak memory (VmHWM), and PASS/FAIL against the targets (no frame
 lost, every cycle evaluated, p99 <= 20 ms, nodes <= 1.2 cores). ``--soak`` (600 s unless
 ``--seconds`` says otherwise) adds RSS and latency per minute, memory growth (<= 5 %) and
@@ -129,8 +129,8 @@ def print_report(report: dict) -> None:
           f"{_latency(report['eye_corners_latency_ms'])}; "
           "liveness_node (frame B arrival -> published) "
           f"{_latency(report['liveness_node_latency_ms'])}")
-    print('time to verdict (first frame landmark_node answered -> first fused LIVE or SPOOF '
-          f"received): {describe_verdict_times(report['time_to_verdict_ms'])}")
+    print('time to verdict (first front frame sent -> first fused LIVE or SPOOF received): '
+          f"{describe_verdict_times(report['time_to_verdict_ms'])}")
     print(f"CPU (% of one core): {', '.join(f'{n} {cpu[n]:.1f}' for n in nodes)}; nodes total "
           f"{report['total_node_cpu_cores']:.2f} cores (publisher separate, above)")
     print(f"peak memory (VmHWM): {', '.join(f'{n} {memory[n]:.0f} MiB' for n in nodes)}")

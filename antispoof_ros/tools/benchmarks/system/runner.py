@@ -8,8 +8,9 @@ measurement starts once the first result with a pair and both nodes' diagnostics
 and the warm-up (first detections, DDS discovery) has passed; frames, answers and
 latencies are then counted by their stamps inside the window, so a frame published at its
 end still gets the drain time to come through. The source shows one face throughout, so the
-time to verdict is taken once per run, from the first frame landmark_node answered (the face
-appears to the nodes) to the first fused LIVE or SPOOF received.
+time to verdict is taken once per run, from the first front frame sent (the face appears to
+the nodes, which are subscribed before the first frame goes out) to the first fused LIVE or
+SPOOF received.
 """
 
 from __future__ import annotations
@@ -344,8 +345,9 @@ def build_report(layout: str, settings: RunSettings, pair: PairConfig, landmark_
     total_cores = sum(cpu_percent[name] for name in node_names) / 100
     latency = latency_summary(latencies_ms)
     verdicts = (stamps_b > 0) & (decisions != LivenessResult.DECISION_UNKNOWN)
-    time_to_verdict = ([(arrivals[verdicts].min() - corner_stamps.min()) / 1e6]
-                       if verdicts.any() and corner_stamps.size else [])
+    fronts = frames['stamp_ns'][frames['phase'] == landmark_phase]
+    time_to_verdict = ([(arrivals[verdicts].min() - fronts.min()) / 1e6]
+                       if verdicts.any() and fronts.size else [])
     # dropped or unusable sets (pairs_<reason>) and, where the node counts them, inputs it
     # saw lost, duplicated or reordered (input_<anomaly>)
     liveness_counters = _counter_delta(

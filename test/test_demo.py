@@ -361,7 +361,8 @@ def test_emulator_demo_prints_a_row_per_scenario_and_the_summary(demo_out: Path,
 def test_bag_demo_through_the_landmark_node(tmp_path: Path) -> None:
     # A quarter of camera speed: landmark_node keeps only its 5 newest frames, and on a busy
     # machine its first detections fall behind a 120 Hz replay of scenarios this short.
-    run = run_demo('--source', 'bag', '--scenarios', '2', '--cycles', '3', '--rate', '0.25',
+    # Eight cycles: the nodes refuse frames until discovery names the replay as their camera.
+    run = run_demo('--source', 'bag', '--scenarios', '2', '--cycles', '8', '--rate', '0.25',
                    '--out', str(tmp_path))
     assert run.returncode == 0, run.stdout + run.stderr
     assert len(table_rows(run.stdout)) == 2, run.stdout
